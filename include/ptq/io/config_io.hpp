@@ -1,0 +1,141 @@
+/// @file Reading a Hugging Face model folder: config.json -> Qwen2Config, and cache-entry resolution.
+#pragma once
+
+#include "ptq/io/file.hpp"
+#include "ptq/model/qwen2_config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace ptq {
+
+/// Accepts a model folder (config.json inside) or a Hugging Face cache entry
+/// (`models--Org--Name/` with `refs/main` and `snapshots/<hash>/`), and returns the folder to read.
+inline fs::path resolve_model_dir(const fs::path& path) {
+  check(fs::is_directory(path), path.string(), "", "model path is not a folder");
+  if (fs::exists(path / "config.json")) return path;
+  const fs::path snapshots = path / "snapshots";
+  if (fs::is_directory(snapshots)) {
+    if (fs::exists(path / "refs" / "main")) {
+      std::string hash = read_text_file(path / "refs" / "main");
+      while (!hash.empty() && std::isspace(static_cast<unsigned char>(hash.back()))) hash.pop_back();
+      if (fs::exists(snapshots / hash / "config.json")) return snapshots / hash;
+    }
+    for (const auto& e : fs::directory_iterator(snapshots))
+      if (fs::exists(e.path() / "config.json")) return e.path();
+  }
+  throw Error(path.string(), "config.json", "not found (neither a model folder nor a Hugging Face cache entry)");
+}
+
+namespace detail {
+
+template <class T>
+T config_field(const nlohmann::json& j, const std::string& file, const char* key, std::optional<T> fallback) {
+  if (!j.contains(key) || j[key].is_null()) {
+    check(fallback.has_value(), file, key, "required field is missing");
+    return *fallback;
+  }
+  const auto& v = j[key];
+  if constexpr (std::is_same_v<T, bool>) {
+    check(v.is_boolean(), file, key, "expected true/false, got {}", v.dump());
+  } else if constexpr (std::is_integral_v<T>) {
+    check(v.is_number_integer(), file, key, "expected an integer, got {}", v.dump());
+  } else if constexpr (std::is_floating_point_v<T>) {
+    check(v.is_number(), file, key, "expected a number, got {}", v.dump());
+  } else {
+    check(v.is_string(), file, key, "expected a string, got {}", v.dump());
+  }
+  return v.get<T>();
+}
+
+/// Token ids may be an integer or a list of integers (the first is taken); absent means -1.
+inline int token_id_field(const nlohmann::json& j, const std::string& file, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return -1;
+  const auto& v = j[key];
+  if (v.is_array() && !v.empty()) return token_id_field(nlohmann::json{{key, v[0]}}, file, key);
+  check(v.is_number_integer(), file, key, "expected an integer token id, got {}", v.dump());
+  return v.get<int>();
+}
+
+}  // namespace detail
+
+/// Checks sizes and head counts; throws naming the file and the field.
+inline void validate(const Qwen2Config& c, const std::string& file) {
+  auto positive = [&](int v, const char* name) { check(v > 0, file, name, "must be positive, got {}", v); };
+  positive(c.hidden_size, "hidden_size");
+  positive(c.intermediate_size, "intermediate_size");
+  positive(c.num_hidden_layers, "num_hidden_layers");
+  positive(c.num_attention_heads, "num_attention_heads");
+  positive(c.num_key_value_heads, "num_key_value_heads");
+  positive(c.head_dim, "head_dim");
+  positive(c.vocab_size, "vocab_size");
+  check(c.num_attention_heads % c.num_key_value_heads == 0, file, "num_key_value_heads",
+        "{} does not divide num_attention_heads {}", c.num_key_value_heads, c.num_attention_heads);
+  check(c.head_dim % 2 == 0, file, "head_dim", "RoPE needs an even head_dim, got {}", c.head_dim);
+  check(c.rope_theta > 0, file, "rope_theta", "must be positive, got {}", c.rope_theta);
+  check(c.rms_norm_eps > 0, file, "rms_norm_eps", "must be positive, got {}", c.rms_norm_eps);
+}
+
+/// Parses a config.json text (`file` names it in errors).
+inline Qwen2Config parse_qwen2_config(const std::string& text, const std::string& file) {
+  using detail::config_field;
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  check(!j.is_discarded(), file, "", "not valid JSON");
+  check(j.is_object(), file, "", "not a JSON object");
+
+  Qwen2Config c;
+  std::string arch = "Qwen2ForCausalLM";
+  if (j.contains("architectures")) {
+    check(j["architectures"].is_array() && !j["architectures"].empty() && j["architectures"][0].is_string(), file,
+          "architectures", "expected a list of names");
+    arch = j["architectures"][0].get<std::string>();
+  }
+  check(arch == "Qwen2ForCausalLM" || arch == "LlamaForCausalLM", file, "architectures",
+        "\"{}\" is not supported (Qwen2ForCausalLM, LlamaForCausalLM)", arch);
+  const bool llama = arch == "LlamaForCausalLM";
+  c.architecture = arch;
+  const auto act = config_field<std::string>(j, file, "hidden_act", "silu");
+  check(act == "silu", file, "hidden_act", "only \"silu\" is supported, got \"{}\"", act);
+  check(!config_field<bool>(j, file, "use_sliding_window", false), file, "use_sliding_window",
+        "sliding-window attention is not supported");
+  // RoPE: transformers 4.x writes "rope_theta" (+ "rope_scaling"), 5.x writes "rope_parameters".
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    if (!j.contains(key) || j[key].is_null()) continue;
+    check(j[key].is_object(), file, key, "expected an object, got {}", j[key].dump());
+    const auto& r = j[key];
+    const std::string type = r.value("rope_type", r.value("type", std::string("default")));
+    check(type == "default", file, key, "RoPE type \"{}\" is not supported (only \"default\")", type);
+  }
+  if (j.contains("layer_types") && j["layer_types"].is_array())
+    for (const auto& t : j["layer_types"])
+      check(t == "full_attention", file, "layer_types", "only full_attention layers are supported, got {}", t.dump());
+  c.hidden_size = config_field<int>(j, file, "hidden_size", std::nullopt);
+  c.intermediate_size = config_field<int>(j, file, "intermediate_size", std::nullopt);
+  c.num_hidden_layers = config_field<int>(j, file, "num_hidden_layers", std::nullopt);
+  c.num_attention_heads = config_field<int>(j, file, "num_attention_heads", std::nullopt);
+  c.num_key_value_heads = config_field<int>(j, file, "num_key_value_heads", c.num_attention_heads);
+  check(c.num_attention_heads > 0, file, "num_attention_heads", "must be positive, got {}", c.num_attention_heads);
+  c.head_dim = config_field<int>(j, file, "head_dim", c.hidden_size / c.num_attention_heads);
+  c.vocab_size = config_field<int>(j, file, "vocab_size", std::nullopt);
+  c.max_position_embeddings = config_field<int>(j, file, "max_position_embeddings", 2048);
+  c.rope_theta = j.contains("rope_parameters") && j["rope_parameters"].is_object()
+                     ? config_field<double>(j["rope_parameters"], file, "rope_theta", 10000.0)
+                     : config_field<double>(j, file, "rope_theta", 10000.0);
+  c.rms_norm_eps = config_field<double>(j, file, "rms_norm_eps", 1e-6);
+  c.tie_word_embeddings = config_field<bool>(j, file, "tie_word_embeddings", false);  // both HF classes default to untied
+  c.attention_bias = config_field<bool>(j, file, "attention_bias", !llama);
+  c.bos_token_id = detail::token_id_field(j, file, "bos_token_id");
+  c.eos_token_id = detail::token_id_field(j, file, "eos_token_id");
+  c.torch_dtype = config_field<std::string>(j, file, j.contains("dtype") ? "dtype" : "torch_dtype", "float32");
+  validate(c, file);
+  return c;
+}
+
+/// Reads `<dir>/config.json`.
+inline Qwen2Config load_qwen2_config(const fs::path& dir) {
+  const fs::path file = dir / "config.json";
+  return parse_qwen2_config(read_text_file(file), file.string());
+}
+
+}  // namespace ptq

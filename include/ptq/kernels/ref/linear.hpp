@@ -1,0 +1,70 @@
+/// @file Dense linear layers on the CPU: y (M, N) = x (M, K) · W (N, K)^T + b, W in its stored dtype.
+///
+/// W stays as stored (BF16/F16/F32). It is converted to float32 one panel of rows at a time, into a
+/// per-thread scratch that stays in cache, and multiplied with single-threaded BLAS sgemm; panels are
+/// spread over OpenMP threads. Panel boundaries depend only on the shapes, never on the thread count, so
+/// results are bitwise identical for any number of threads.
+#pragma once
+
+#include "ptq/core/tensor.hpp"
+#include "ptq/kernels/ref/blas.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+
+namespace ptq::ref {
+
+/// Rows of W per panel: the converted panel is about 1 MiB (L2-sized), in multiples of 16 rows.
+inline std::int64_t panel_rows(std::int64_t n, std::int64_t k) {
+  const std::int64_t rows = std::clamp<std::int64_t>((std::int64_t{1} << 18) / std::max<std::int64_t>(k, 1), 16, 1024);
+  return std::min(n, rows / 16 * 16);
+}
+
+/// Computes x (M, K) · W (N, K)^T one panel of W's rows at a time and hands each block of results to
+/// `on_block(row0, rows, block)` where block is (M, rows) row-major, scratch valid during the call.
+/// Calls run concurrently on different panels.
+template <class OnBlock>
+void panel_products(const float* x, std::int64_t m, const TensorRef& w, OnBlock&& on_block) {
+  check(w.shape.size() == 2, "", w.name, "expected a matrix, got shape {}", shape_str(w.shape));
+  const std::int64_t n = w.shape[0], k = w.shape[1];
+  const std::int64_t nb = panel_rows(n, k);
+  const std::int64_t panels = (n + nb - 1) / nb;
+  const bool direct = w.dtype == DType::kF32 && reinterpret_cast<std::uintptr_t>(w.data) % alignof(float) == 0;
+#pragma omp parallel
+  {
+    Buffer<float> wbuf(direct ? 0 : static_cast<std::size_t>(nb * k));
+    Buffer<float> out(static_cast<std::size_t>(m * nb));
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t p = 0; p < panels; ++p) {
+      const std::int64_t row0 = p * nb, rows = std::min(nb, n - row0);
+      const float* wp = reinterpret_cast<const float*>(w.data) + row0 * k;
+      if (!direct) {
+        to_float(w, row0 * k, {wbuf.data(), static_cast<std::size_t>(rows * k)});
+        wp = wbuf.data();
+      }
+      gemm_nt(m, rows, k, 1.0f, x, k, wp, k, 0.0f, out.data(), rows);
+      on_block(row0, rows, static_cast<const float*>(out.data()));
+    }
+  }
+}
+
+/// y (M, N) = x (M, K) · W (N, K)^T (+ bias (N) when non-empty).
+inline void linear(const float* x, std::int64_t m, const TensorRef& w, std::span<const float> bias, float* y) {
+  const std::int64_t n = w.shape.at(0);
+  panel_products(x, m, w, [&](std::int64_t row0, std::int64_t rows, const float* block) {
+    for (std::int64_t i = 0; i < m; ++i) {
+      float* dst = y + i * n + row0;
+      const float* src = block + i * rows;
+      if (bias.empty()) {
+        std::copy_n(src, rows, dst);
+      } else {
+        for (std::int64_t j = 0; j < rows; ++j) dst[j] = src[j] + bias[row0 + j];
+      }
+    }
+  });
+}
+
+}  // namespace ptq::ref

@@ -1,0 +1,144 @@
+/// @file The Qwen2 forward pass on the CPU (float32 compute over weights in their stored dtype).
+///
+///   auto model = ptq::Qwen2Model::load("../shared/models/qwen2-micro");
+///   auto scores = model.score(ids, targets);         // log p(targets[t] | ids[0..t])
+///
+/// Embedding -> L x [RMSNorm -> q/k/v (+bias) -> RoPE -> causal GQA -> o_proj -> residual ->
+/// RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head, as Hugging Face Qwen2ForCausalLM.
+/// Limitations: one sequence per call, no KV cache (evaluation is prefill-only).
+#pragma once
+
+#include "ptq/io/config_io.hpp"
+#include "ptq/io/safetensors.hpp"
+#include "ptq/kernels/ref/attention.hpp"
+#include "ptq/kernels/ref/elementwise.hpp"
+#include "ptq/kernels/ref/linear.hpp"
+#include "ptq/kernels/ref/logprob.hpp"
+#include "ptq/model/weights.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace ptq {
+
+struct LoadOptions {
+  bool check_finite = true;  // scan every weight for NaN/Inf at load (one pass over the weights)
+  static constexpr std::array<std::string_view, 1> field_names{"check_finite"};
+};
+
+class Qwen2Model {
+ public:
+  /// Wraps weights whose bytes are kept alive by `storage` (a TensorStore, owned buffers, ...).
+  Qwen2Model(Qwen2Config config, Qwen2Weights weights, std::shared_ptr<const void> storage)
+      : config_(std::move(config)), weights_(std::move(weights)), storage_(std::move(storage)) {}
+
+  /// Loads a Hugging Face model folder or cache entry (config.json + safetensors, single or sharded).
+  static Qwen2Model load(const fs::path& path, LoadOptions opt = {}) {
+    const fs::path dir = resolve_model_dir(path);
+    Qwen2Config config = load_qwen2_config(dir);
+    auto store = std::make_shared<TensorStore>(TensorStore::open(dir));
+    Qwen2Weights weights = bind_qwen2_weights(*store, config, opt.check_finite);
+    return Qwen2Model(std::move(config), std::move(weights), std::move(store));
+  }
+
+  [[nodiscard]] const Qwen2Config& config() const { return config_; }
+  [[nodiscard]] const Qwen2Weights& weights() const { return weights_; }
+  [[nodiscard]] Qwen2Weights& weights() { return weights_; }
+
+  /// Final-norm hidden states (T, H) for token ids (T).
+  [[nodiscard]] Buffer<float> hidden_states(std::span<const std::int32_t> ids) const {
+    const auto t_len = static_cast<std::int64_t>(ids.size());
+    const std::int64_t h = config_.hidden_size;
+    Buffer<float> x = embed(ids);
+    for (const Qwen2Layer& layer : weights_.layers) block(layer, x.data(), t_len);
+    Buffer<float> out(static_cast<std::size_t>(t_len * h));
+    ref::rms_norm(x.data(), t_len, h, weights_.norm, static_cast<float>(config_.rms_norm_eps), out.data());
+    return out;
+  }
+
+  /// Full logits (T, V). Holds T x V floats: use `score` for evaluation.
+  [[nodiscard]] Buffer<float> logits(std::span<const std::int32_t> ids) const {
+    const auto t_len = static_cast<std::int64_t>(ids.size());
+    Buffer<float> hs = hidden_states(ids);
+    Buffer<float> out(static_cast<std::size_t>(t_len * config_.vocab_size));
+    ref::linear(hs.data(), t_len, weights_.lm_head, {}, out.data());
+    return out;
+  }
+
+  /// log p(targets[t] | ids[0..t]) and whether targets[t] is the greedy token, for t < T, without
+  /// materializing the logits.
+  [[nodiscard]] std::vector<ref::TokenScore> score(std::span<const std::int32_t> ids,
+                                                   std::span<const std::int32_t> targets) const {
+    check(targets.size() == ids.size(), "", "score", "{} targets for {} positions", targets.size(), ids.size());
+    Buffer<float> hs = hidden_states(ids);
+    std::vector<ref::TokenScore> out(ids.size());
+    ref::target_logprobs(hs.data(), static_cast<std::int64_t>(ids.size()), weights_.lm_head, targets, out);
+    return out;
+  }
+
+  /// Greedy decoding: appends `steps` arg-max tokens to `prompt` (recomputes the prefix each step).
+  [[nodiscard]] std::vector<std::int32_t> generate_greedy(std::vector<std::int32_t> prompt, int steps) const {
+    const std::int64_t h = config_.hidden_size, v = config_.vocab_size;
+    std::vector<float> logit(static_cast<std::size_t>(v));
+    for (int s = 0; s < steps; ++s) {
+      Buffer<float> hs = hidden_states(prompt);
+      const float* last = hs.data() + (static_cast<std::int64_t>(prompt.size()) - 1) * h;
+      ref::linear(last, 1, weights_.lm_head, {}, logit.data());
+      prompt.push_back(static_cast<std::int32_t>(std::max_element(logit.begin(), logit.end()) - logit.begin()));
+    }
+    return prompt;
+  }
+
+ private:
+  [[nodiscard]] Buffer<float> embed(std::span<const std::int32_t> ids) const {
+    const std::int64_t h = config_.hidden_size;
+    check(!ids.empty(), "", "input_ids", "empty sequence");
+    Buffer<float> x(ids.size() * static_cast<std::size_t>(h));
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+      check(ids[t] >= 0 && ids[t] < config_.vocab_size, "", "input_ids", "token {} at position {} is outside the "
+            "vocabulary of {}", ids[t], t, config_.vocab_size);
+      to_float(weights_.embed_tokens, ids[t] * h, {x.data() + t * h, static_cast<std::size_t>(h)});
+    }
+    return x;
+  }
+
+  /// One decoder block, in place on the residual stream x (T, H).
+  void block(const Qwen2Layer& l, float* x, std::int64_t t_len) const {
+    const Qwen2Config& c = config_;
+    const std::int64_t h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
+    const auto eps = static_cast<float>(c.rms_norm_eps);
+    Buffer<float> normed(static_cast<std::size_t>(t_len * h));
+    Buffer<float> q(static_cast<std::size_t>(t_len * qd)), k(static_cast<std::size_t>(t_len * kvd)),
+        v(static_cast<std::size_t>(t_len * kvd)), attn(static_cast<std::size_t>(t_len * qd));
+    Buffer<float> delta(static_cast<std::size_t>(t_len * h));
+
+    ref::rms_norm(x, t_len, h, l.input_layernorm, eps, normed.data());
+    ref::linear(normed.data(), t_len, l.q_proj.weight, l.q_proj.bias, q.data());
+    ref::linear(normed.data(), t_len, l.k_proj.weight, l.k_proj.bias, k.data());
+    ref::linear(normed.data(), t_len, l.v_proj.weight, l.v_proj.bias, v.data());
+    const ref::RopeTable rope(t_len, c.head_dim, c.rope_theta);
+    ref::apply_rope(q.data(), t_len, c.num_attention_heads, rope);
+    ref::apply_rope(k.data(), t_len, c.num_key_value_heads, rope);
+    ref::causal_attention(q.data(), k.data(), v.data(), attn.data(), t_len, c.num_attention_heads,
+                          c.num_key_value_heads, c.head_dim);
+    ref::linear(attn.data(), t_len, l.o_proj.weight, {}, delta.data());
+    ref::add_inplace(x, delta.data(), t_len * h);
+
+    ref::rms_norm(x, t_len, h, l.post_attention_layernorm, eps, normed.data());
+    Buffer<float> gate(static_cast<std::size_t>(t_len * inter)), up(static_cast<std::size_t>(t_len * inter));
+    ref::linear(normed.data(), t_len, l.gate_proj.weight, {}, gate.data());
+    ref::linear(normed.data(), t_len, l.up_proj.weight, {}, up.data());
+    ref::swiglu(gate.data(), up.data(), t_len * inter);
+    ref::linear(gate.data(), t_len, l.down_proj.weight, {}, delta.data());
+    ref::add_inplace(x, delta.data(), t_len * h);
+  }
+
+  Qwen2Config config_;
+  Qwen2Weights weights_;
+  std::shared_ptr<const void> storage_;
+};
+
+}  // namespace ptq

@@ -1,0 +1,142 @@
+/// @file Qwen2 weights bound by name from a checkpoint, with shapes checked against the config.
+///
+/// Linear weights stay in their stored dtype (views into the mapped checkpoint); norms and biases are
+/// small and are converted to float32 once.
+#pragma once
+
+#include "ptq/core/tensor.hpp"
+#include "ptq/io/safetensors.hpp"
+#include "ptq/model/qwen2_config.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace ptq {
+
+struct Linear {
+  TensorRef weight;         // (out_features, in_features), stored dtype
+  std::vector<float> bias;  // (out_features) or empty
+};
+
+struct Qwen2Layer {
+  std::vector<float> input_layernorm;           // (H)
+  Linear q_proj, k_proj, v_proj, o_proj;        // (q_dim, H) (kv_dim, H) (kv_dim, H) (H, q_dim)
+  std::vector<float> post_attention_layernorm;  // (H)
+  Linear gate_proj, up_proj, down_proj;         // (I, H) (I, H) (H, I)
+};
+
+struct Qwen2Weights {
+  TensorRef embed_tokens;          // (V, H)
+  std::vector<Qwen2Layer> layers;  // L
+  std::vector<float> norm;         // (H) final RMSNorm
+  TensorRef lm_head;               // (V, H); embed_tokens when tied
+};
+
+/// Calls f(name, linear) for the seven linear layers of a block, in execution order.
+template <class Layer, class F>
+void for_each_linear(Layer& layer, F&& f) {
+  f("self_attn.q_proj", layer.q_proj);
+  f("self_attn.k_proj", layer.k_proj);
+  f("self_attn.v_proj", layer.v_proj);
+  f("self_attn.o_proj", layer.o_proj);
+  f("mlp.gate_proj", layer.gate_proj);
+  f("mlp.up_proj", layer.up_proj);
+  f("mlp.down_proj", layer.down_proj);
+}
+
+/// Throws naming the tensor and the first non-finite element, if any (float-typed tensors only).
+inline void check_finite(const TensorRef& t, const std::string& file) {
+  const std::int64_t n = t.numel();
+  constexpr std::int64_t kChunk = 1 << 16;
+  std::vector<float> buf(kChunk);
+  for (std::int64_t b = 0; b < n; b += kChunk) {
+    const std::int64_t len = std::min(kChunk, n - b);
+    to_float(t, b, {buf.data(), static_cast<std::size_t>(len)});
+    for (std::int64_t i = 0; i < len; ++i)
+      check(std::isfinite(buf[i]), file, t.name, "element {} is {} (weights must be finite)", b + i, buf[i]);
+  }
+}
+
+namespace detail {
+
+inline const TensorRef& bind_tensor(const TensorStore& store, const std::string& name, const Shape& expected) {
+  const TensorRef& t = store.at(name);
+  check(t.dtype == DType::kF32 || t.dtype == DType::kBF16 || t.dtype == DType::kF16, store.dir(), name,
+        "dtype {} is not a float type (F32, F16, BF16)", dtype_name(t.dtype));
+  check(t.shape == expected, store.dir(), name, "shape {} contradicts config.json (expected {})", shape_str(t.shape),
+        shape_str(expected));
+  return t;
+}
+
+inline std::vector<float> bind_vector(const TensorStore& store, const std::string& name, std::int64_t n) {
+  const TensorRef& t = bind_tensor(store, name, {n});
+  std::vector<float> out(static_cast<std::size_t>(n));
+  to_float(t, 0, out);
+  for (std::size_t i = 0; i < out.size(); ++i)
+    check(std::isfinite(out[i]), store.dir(), name, "element {} is {} (weights must be finite)", i, out[i]);
+  return out;
+}
+
+inline Linear bind_linear(const TensorStore& store, const std::string& prefix, std::int64_t out, std::int64_t in,
+                          bool bias) {
+  Linear l{bind_tensor(store, prefix + ".weight", {out, in}), {}};
+  if (bias) l.bias = bind_vector(store, prefix + ".bias", out);
+  return l;
+}
+
+}  // namespace detail
+
+/// Binds every tensor the forward pass needs; throws on a missing tensor, a wrong shape or dtype, and
+/// (when `finite` is set) a NaN or Inf anywhere in the weights.
+inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Config& c, bool finite = true) {
+  using detail::bind_linear;
+  using detail::bind_vector;
+  const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;
+  Qwen2Weights w;
+  w.embed_tokens = detail::bind_tensor(store, "model.embed_tokens.weight", {v, h});
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    Qwen2Layer l;
+    l.input_layernorm = bind_vector(store, p + "input_layernorm.weight", h);
+    l.q_proj = bind_linear(store, p + "self_attn.q_proj", c.q_dim(), h, c.attention_bias);
+    l.k_proj = bind_linear(store, p + "self_attn.k_proj", c.kv_dim(), h, c.attention_bias);
+    l.v_proj = bind_linear(store, p + "self_attn.v_proj", c.kv_dim(), h, c.attention_bias);
+    l.o_proj = bind_linear(store, p + "self_attn.o_proj", h, c.q_dim(), false);
+    l.post_attention_layernorm = bind_vector(store, p + "post_attention_layernorm.weight", h);
+    l.gate_proj = bind_linear(store, p + "mlp.gate_proj", inter, h, false);
+    l.up_proj = bind_linear(store, p + "mlp.up_proj", inter, h, false);
+    l.down_proj = bind_linear(store, p + "mlp.down_proj", h, inter, false);
+    w.layers.push_back(std::move(l));
+  }
+  w.norm = bind_vector(store, "model.norm.weight", h);
+  if (c.tie_word_embeddings) {
+    w.lm_head = w.embed_tokens;
+  } else {
+    check(store.find("lm_head.weight") != nullptr, store.dir(), "lm_head.weight",
+          "missing, and config.json says tie_word_embeddings: false");
+    w.lm_head = detail::bind_tensor(store, "lm_head.weight", {v, h});
+  }
+  if (finite) {
+    std::vector<const TensorRef*> all{&w.embed_tokens};
+    if (!c.tie_word_embeddings) all.push_back(&w.lm_head);
+    for (auto& l : w.layers) for_each_linear(l, [&](const char*, const Linear& lin) { all.push_back(&lin.weight); });
+    std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      try {
+        check_finite(*all[i], store.dir());
+      } catch (...) {
+#pragma omp critical
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+  return w;
+}
+
+}  // namespace ptq
