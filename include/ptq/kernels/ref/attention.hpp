@@ -1,6 +1,7 @@
 /// @file Rotary position embedding (Hugging Face rotate-half) and causal grouped-query attention, float32.
 #pragma once
 
+#include "ptq/core/math.hpp"
 #include "ptq/core/tensor.hpp"
 #include "ptq/kernels/ref/blas.hpp"
 
@@ -69,9 +70,14 @@ inline void causal_attention(const float* q, const float* k, const float* v, flo
       for (std::int64_t i = 0; i < t_len; ++i) {
         float* row = s + i * t_len;
         float mx = row[0];
+#pragma omp simd reduction(max : mx)
         for (std::int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
         float sum = 0;
-        for (std::int64_t j = 0; j <= i; ++j) { row[j] = std::exp(row[j] - mx); sum += row[j]; }
+#pragma omp simd reduction(+ : sum)
+        for (std::int64_t j = 0; j <= i; ++j) {
+          row[j] = exp_approx(row[j] - mx);
+          sum += row[j];
+        }
         const float inv = 1.0f / sum;
         for (std::int64_t j = 0; j <= i; ++j) row[j] *= inv;
         for (std::int64_t j = i + 1; j < t_len; ++j) row[j] = 0.0f;

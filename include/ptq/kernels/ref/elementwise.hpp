@@ -1,6 +1,8 @@
 /// @file Row-wise and element-wise float32 ops of the Qwen2 block: RMSNorm, SwiGLU, residual add.
 #pragma once
 
+#include "ptq/core/math.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -22,10 +24,10 @@ inline void rms_norm(const float* x, std::int64_t t_len, std::int64_t h, std::sp
 
 /// gate (n) = silu(gate) * up, in place.
 inline void swiglu(float* gate, const float* up, std::int64_t n) {
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (std::int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    gate[i] = g / (1.0f + exp_approx(-g)) * up[i];
   }
 }
 

@@ -6,8 +6,10 @@
 /// not depend on the thread count. Memory: T x panels partials instead of T x V floats.
 #pragma once
 
+#include "ptq/core/math.hpp"
 #include "ptq/kernels/ref/linear.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -37,11 +39,14 @@ inline void target_logprobs(const float* hidden, std::int64_t t_len, const Tenso
     const std::int64_t p = row0 / nb;
     for (std::int64_t t = 0; t < t_len; ++t) {
       const float* l = block + t * rows;
-      std::int64_t best = 0;
-      for (std::int64_t j = 1; j < rows; ++j) if (l[j] > l[best]) best = j;
-      double sum = 0;
-      for (std::int64_t j = 0; j < rows; ++j) sum += std::exp(static_cast<double>(l[j] - l[best]));
-      part[p * t_len + t] = {l[best], sum, static_cast<std::int32_t>(row0 + best)};
+      float mx = l[0];
+#pragma omp simd reduction(max : mx)
+      for (std::int64_t j = 1; j < rows; ++j) mx = std::max(mx, l[j]);
+      const std::int64_t best = std::find(l, l + rows, mx) - l;  // first maximum, as torch.argmax
+      float sum = 0;  // <= 1024 terms in (0, 1]: float is exact enough and vectorizes
+#pragma omp simd reduction(+ : sum)
+      for (std::int64_t j = 0; j < rows; ++j) sum += exp_approx(l[j] - mx);
+      part[p * t_len + t] = {mx, sum, static_cast<std::int32_t>(row0 + best)};
       const std::int64_t target = targets[t];
       if (target >= row0 && target < row0 + rows) target_logit[t] = l[target - row0];
     }

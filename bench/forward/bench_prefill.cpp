@@ -1,0 +1,62 @@
+/// @file Prefill throughput of the CPU Qwen2 forward pass: score one window of T tokens (hidden states
+/// plus the fused target log-probabilities, i.e. what perplexity and task evaluation do).
+///
+///   build/bench/bench_prefill --model ../shared/models/qwen2-micro --synthetic 0.5B --tokens 512 --reps 5
+/// Prints one JSON object per model (median of --reps timed runs after one warm-up).
+/// bench/forward/compare_torch.py runs this next to transformers in the same run and prints ratios.
+#include "ptq/model/qwen2.hpp"
+#include "ptq/model/synthetic.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace {
+
+void bench(const std::string& name, const ptq::Qwen2Model& model, int tokens, int reps) {
+  ptq::Rng rng(42);
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(tokens));
+  for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(model.config().vocab_size)));
+  std::vector<std::int32_t> targets(ids.begin() + 1, ids.end());
+  targets.push_back(ids[0]);
+  std::vector<double> secs;
+  double checksum = 0;
+  for (int r = 0; r <= reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto scores = model.score(ids, targets);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r > 0) secs.push_back(s);  // run 0 warms caches and page-faults the weights in
+    checksum = scores.back().logprob;
+  }
+  std::sort(secs.begin(), secs.end());
+  const double median = secs[secs.size() / 2];
+  fmt::print("{{\"impl\": \"ptq\", \"model\": \"{}\", \"tokens\": {}, \"threads\": {}, \"median_s\": {:.5f}, "
+             "\"tokens_per_s\": {:.1f}, \"runs_s\": [{:.5f}], \"last_logprob\": {:.6f}}}\n",
+             name, tokens, omp_get_max_threads(), median, tokens / median, fmt::join(secs, ", "), checksum);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Prefill throughput of the CPU Qwen2 forward pass"};
+  std::vector<std::string> models, synthetic;
+  int tokens = 512, reps = 5;
+  app.add_option("--model", models, "Hugging Face model folder(s)");
+  app.add_option("--synthetic", synthetic, "Random-weight Qwen2.5 shape(s): 0.5B, 7B");
+  app.add_option("--tokens", tokens, "Window length T")->check(CLI::PositiveNumber);
+  app.add_option("--reps", reps, "Timed repetitions (median reported)")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    for (const auto& m : models) bench(m, ptq::Qwen2Model::load(m), tokens, reps);
+    for (const auto& s : synthetic) bench("synthetic-qwen2.5-" + s, ptq::make_synthetic_qwen2(ptq::qwen25_shape(s), 1), tokens, reps);
+  } catch (const ptq::Error& e) {
+    fmt::print(stderr, "bench_prefill: error: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}
