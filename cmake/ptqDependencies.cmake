@@ -26,3 +26,17 @@ if(NOT OpenBLAS_FOUND)
   message(FATAL_ERROR "ptq: OpenBLAS not found. Install the Debian package 'libopenblas-openmp-dev' "
                       "(or run tools/setup.sh).")
 endif()
+
+# Tokenizer: PCRE2 (pre-tokenizer regex, JIT) and utf8proc (NFC), through pkg-config.
+find_package(PkgConfig QUIET)
+if(NOT PkgConfig_FOUND)
+  message(FATAL_ERROR "ptq: pkg-config not found. Install the Debian package 'pkg-config' (or run tools/setup.sh).")
+endif()
+pkg_check_modules(PTQ_PCRE2 QUIET IMPORTED_TARGET GLOBAL libpcre2-8)
+if(NOT PTQ_PCRE2_FOUND)
+  message(FATAL_ERROR "ptq: PCRE2 not found. Install the Debian package 'libpcre2-dev' (or run tools/setup.sh).")
+endif()
+pkg_check_modules(PTQ_UTF8PROC QUIET IMPORTED_TARGET GLOBAL libutf8proc)
+if(NOT PTQ_UTF8PROC_FOUND)
+  message(FATAL_ERROR "ptq: utf8proc not found. Install the Debian package 'libutf8proc-dev' (or run tools/setup.sh).")
+endif()
