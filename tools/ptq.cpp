@@ -3,9 +3,18 @@
 ///   ptq tokenize --tokenizer DIR (--input FILE | --jsonl FILE [--field text] [--join "\n\n"])
 ///                [--ids-out FILE]             token ids (int32 little-endian), count printed
 ///   ptq tokenize --tokenizer DIR --decode --input IDS_FILE [--text-out FILE]
+///   ptq ppl --model DIR --data FILE --protocol gptq|lm-eval --seqlen N [--max-windows K] [--json]
+///   ptq quantize --model DIR --method rtn|gptq --bits B --group G --sym|--asym [--calib FILE --nsamples N
+///                --seqlen L --seed S] [--act-order] --out DIR [--json]
+///   ptq eval --model DIR --tasks LIST --data-dir DIR [--limit N] [--num-fewshot K] [--json] [--log-samples FILE]
 /// Errors in inputs are reported as "file: item: problem" with exit code 2.
+#include "ptq/eval/harness.hpp"
 #include "ptq/eval/wikitext.hpp"
 #include "ptq/io/llama2c.hpp"
+#include "ptq/quant/checkpoint.hpp"
+#include "ptq/quant/pipeline.hpp"
+
+#include <sys/resource.h>
 #include "ptq/tokenizer/tokenizer.hpp"
 #include "ptq/model/qwen2.hpp"
 
@@ -16,6 +25,19 @@
 #include <map>
 
 namespace {
+
+/// Peak resident set size of this process so far (bytes).
+std::size_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::size_t>(u.ru_maxrss) * 1024;
+}
+
+/// Text for calibration or perplexity: a JSONL file's "text" rows joined with "\n\n", or a raw text file.
+std::string read_corpus(const std::string& path) {
+  return path.ends_with(".jsonl") ? ptq::join_rows(ptq::read_jsonl_field(path, "text"), "\n\n") : ptq::read_text_file(path);
+}
+
 
 int run_info(const std::string& model_path, bool check_finite) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -82,6 +104,173 @@ int run_tokenize(const TokenizeArgs& a) {
   return 0;
 }
 
+/// The tokenizer of a model folder: its own tokenizer files, or `override` when given.
+ptq::Tokenizer model_tokenizer(const std::string& model, const std::string& override_dir) {
+  return ptq::Tokenizer::load(override_dir.empty() ? ptq::resolve_model_dir(model) : ptq::fs::path(override_dir));
+}
+
+struct PplArgs {
+  std::string model, tokenizer, data, protocol = "gptq";
+  std::int64_t seqlen = 2048, max_windows = 0, batch_tokens = 2048;
+  bool json = false;
+};
+
+int run_ppl(const PplArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto model = ptq::Qwen2Model::load(a.model);
+  const auto tok = model_tokenizer(a.model, a.tokenizer);
+  const ptq::ScoringOptions scoring{a.batch_tokens, !a.json};
+  ptq::PerplexityResult r;
+  if (a.protocol == "gptq") {
+    // --data: the HF rows (test.jsonl, "text" field) joined with "\n\n", or a raw text file as it is.
+    r = ptq::perplexity_gptq(model, tok.encode(read_corpus(a.data)), a.seqlen, a.max_windows, scoring);
+  } else if (a.protocol == "lm-eval") {
+    // --data: the raw file (wiki.test.raw), split into pages as EleutherAI/wikitext_document_level does.
+    r = ptq::perplexity_lm_eval(model, tok, ptq::wikitext_pages(ptq::read_text_file(a.data)), a.seqlen, a.max_windows,
+                                scoring);
+  } else {
+    throw ptq::Error("", "--protocol", fmt::format("\"{}\" is not gptq or lm-eval", a.protocol));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::ordered_json j{{"protocol", r.protocol}, {"seqlen", r.seqlen}, {"ppl", r.ppl}, {"nll_sum", r.nll_sum},
+                           {"tokens", r.tokens}, {"windows", r.windows}, {"model", a.model}, {"data", a.data}};
+  if (r.word_perplexity) {
+    j["word_perplexity"] = *r.word_perplexity;
+    j["byte_perplexity"] = *r.byte_perplexity;
+    j["bits_per_byte"] = *r.bits_per_byte;
+    j["documents"] = r.documents;
+    j["words"] = r.words;
+    j["bytes"] = r.bytes;
+  }
+  j["seconds"] = secs;
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  if (a.json) {
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("perplexity ({} protocol, {} {}): {:.4f} over {} tokens in {} windows ({:.1f} s)\n", r.protocol,
+               r.protocol == "gptq" ? "seqlen" : "max_length", r.seqlen, r.ppl, r.tokens, r.windows, secs);
+    if (r.word_perplexity)
+      fmt::print("word_perplexity {:.4f}  byte_perplexity {:.4f}  bits_per_byte {:.4f}  ({} pages)\n",
+                 *r.word_perplexity, *r.byte_perplexity, *r.bits_per_byte, r.documents);
+  }
+  return 0;
+}
+
+struct EvalArgs {
+  std::string model, tokenizer, tasks = "arc_easy,arc_challenge,hellaswag,piqa,winogrande,mmlu", data_dir = "../shared/data",
+              log_samples;
+  std::size_t limit = 0;
+  int num_fewshot = 0;
+  std::int64_t max_length = 0, batch_tokens = 2048;
+  bool json = false, hellaswag_full = false;
+};
+
+int run_eval(const EvalArgs& a) {
+  const auto model = ptq::Qwen2Model::load(a.model);
+  const auto tok = model_tokenizer(a.model, a.tokenizer);
+  ptq::EvalOptions opt;
+  opt.max_length = a.max_length > 0 ? a.max_length : model.config().max_position_embeddings;
+  opt.limit = a.limit;
+  opt.scoring = {a.batch_tokens, !a.json};
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  std::string samples;
+  for (std::size_t pos = 0; pos <= a.tasks.size();) {
+    std::size_t end = a.tasks.find(',', pos);
+    if (end == std::string::npos) end = a.tasks.size();
+    const std::string name = a.tasks.substr(pos, end - pos);
+    pos = end + 1;
+    if (name.empty()) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    const ptq::TaskData data = ptq::load_task(name, a.data_dir, a.num_fewshot, a.hellaswag_full);
+    for (const auto& s : data.skipped) fmt::print(stderr, "ptq eval: skipped row: {}\n", s);
+    const ptq::TaskResult r = ptq::evaluate_task(model, tok, data, opt);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto& jt = out[name];
+    jt["data"] = r.data;
+    jt["docs"] = r.docs.size();
+    std::size_t requests = 0;
+    for (const auto& d : r.docs) requests += d.requests.size();
+    jt["requests"] = requests;
+    jt["docs_available"] = r.docs_available;
+    jt["skipped_rows"] = r.skipped.size();
+    if (name == "mmlu") jt["num_fewshot"] = a.num_fewshot;
+    for (const auto& [metric, m] : r.metrics) jt["metrics"][metric] = {{"value", m.value}, {"stderr", m.stderr_}, {"n", m.n}};
+    jt["seconds"] = secs;
+    if (!a.json) {
+      fmt::print("{:<14} n={:<6}", name, r.docs.size());
+      for (const char* m : {"acc", "acc_norm"})
+        if (r.metrics.count(m)) fmt::print("  {} {:.4f} ± {:.4f}", m, r.metrics.at(m).value, r.metrics.at(m).stderr_);
+      fmt::print("  ({:.1f} s)\n", secs);
+      if (name == "mmlu")
+        for (const char* g : {"stem", "humanities", "social_sciences", "other"})
+          if (r.metrics.count(std::string("acc/") + g))
+            fmt::print("  mmlu/{:<16} acc {:.4f} ± {:.4f}  n={}\n", g, r.metrics.at(std::string("acc/") + g).value,
+                       r.metrics.at(std::string("acc/") + g).stderr_, r.metrics.at(std::string("acc/") + g).n);
+    }
+    if (!a.log_samples.empty())
+      for (const auto& d : r.docs) {
+        nlohmann::ordered_json s{{"task", name}, {"doc_id", d.doc}, {"source", data.docs[d.doc].source},
+                                 {"target", data.docs[d.doc].gold}, {"pred", d.pred}, {"pred_norm", d.pred_norm},
+                                 {"acc", d.acc}, {"acc_norm", d.acc_norm}};
+        for (const auto& q : d.requests)
+          s["requests"].push_back({{"context", q.context}, {"continuation", q.continuation},
+                                   {"loglikelihood", q.loglikelihood}, {"is_greedy", q.is_greedy}, {"tokens", q.tokens}});
+        samples += s.dump() + "\n";
+      }
+  }
+  if (!a.log_samples.empty()) ptq::write_file_atomic(a.log_samples, [&](std::ostream& o) { o << samples; });
+  if (a.json) fmt::print("{}\n", out.dump());
+  return 0;
+}
+
+struct QuantizeArgs {
+  std::string model, method = "gptq", calib = "../shared/data/wikitext-2-raw-v1/validation.jsonl", out;
+  int bits = 4, group = 128;
+  bool asym = false, act_order = false, static_groups = false, json = false;
+  ptq::CalibrationParams calibration;
+  float damp = 0.01f;
+  int block_size = 128;
+};
+
+int run_quantize(const QuantizeArgs& a) {
+  auto model = ptq::Qwen2Model::load(a.model);
+  ptq::check(!ptq::load_quantization_spec(model.dir()).has_value(), a.model, "quantization_config",
+             "the model is already quantized");
+  ptq::QuantizeOptions opt;
+  ptq::check(a.method == "rtn" || a.method == "gptq", "", "--method", "\"{}\" is not rtn or gptq", a.method);
+  opt.method = a.method == "rtn" ? ptq::Method::kRtn : ptq::Method::kGptq;
+  opt.spec = {a.bits, a.group, a.asym ? ptq::Symmetry::kAsymmetric : ptq::Symmetry::kSymmetric};
+  opt.gptq = {a.damp, a.block_size, a.act_order, a.static_groups};
+  opt.progress = !a.json;
+  std::vector<std::vector<std::int32_t>> calib;
+  if (opt.method == ptq::Method::kGptq) {
+    const auto tok = ptq::Tokenizer::load(model.dir());
+    calib = ptq::calibration_windows(tok.encode(read_corpus(a.calib)), a.calibration);
+  }
+  const ptq::QuantizeReport rep = ptq::quantize_model(model, opt, calib);
+  nlohmann::ordered_json info{{"method", a.method}, {"producer", "ptq"}};
+  if (opt.method == ptq::Method::kGptq) {
+    info["damp_percent"] = a.damp;
+    info["block_size"] = a.block_size;
+    info["desc_act"] = a.act_order;
+    info["static_groups"] = a.static_groups;
+    info["calibration"] = {{"file", a.calib}, {"nsamples", a.calibration.nsamples}, {"seqlen", a.calibration.seqlen},
+                           {"seed", a.calibration.seed}};
+  }
+  ptq::save_quantized(model, opt.spec, a.out, info);
+  nlohmann::ordered_json j{{"method", a.method}, {"scheme", ptq::config_name(opt.spec)}, {"model", a.model},
+                           {"out", a.out}, {"quant_seconds", rep.seconds}, {"linear_bytes_before", rep.bytes_before},
+                           {"linear_bytes_after", rep.bytes_after}, {"peak_rss_bytes", peak_rss_bytes()}};
+  if (a.json) {
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("{} {}: {} linear layers in {:.1f} s; their weights {:.2f} MB -> {:.2f} MB; peak RSS {:.0f} MB; wrote {}\n",
+               a.method, ptq::config_name(opt.spec), rep.layers.size(), rep.seconds, rep.bytes_before / 1e6,
+               rep.bytes_after / 1e6, peak_rss_bytes() / 1e6, a.out);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,8 +292,57 @@ int main(int argc, char** argv) {
   tokenize->add_option("--ids-out", tk.ids_out, "Write the ids here (int32 little-endian, atomic)");
   tokenize->add_option("--text-out", tk.text_out, "With --decode: write the text here instead of stdout");
   tokenize->add_flag("--decode", tk.decode, "Decode an ids file back to text");
+
+  PplArgs pa;
+  auto* ppl = app.add_subcommand("ppl", "WikiText-2 perplexity (gptq or lm-eval protocol)");
+  ppl->add_option("--model", pa.model, "Hugging Face model folder or cache entry")->required();
+  ppl->add_option("--tokenizer", pa.tokenizer, "Tokenizer folder (default: the model folder)");
+  ppl->add_option("--data", pa.data, "gptq: test.jsonl (rows joined with \\n\\n) or a text file; lm-eval: wiki.test.raw")
+      ->required();
+  ppl->add_option("--protocol", pa.protocol, "gptq | lm-eval")->capture_default_str();
+  ppl->add_option("--seqlen,--max-length", pa.seqlen, "Window length (lm-eval: max_length; give it explicitly)")
+      ->capture_default_str();
+  ppl->add_option("--max-windows", pa.max_windows, "gptq: score only the first K windows; lm-eval: the first K pages");
+  ppl->add_option("--batch-tokens", pa.batch_tokens, "Tokens per forward pass")->capture_default_str();
+  ppl->add_flag("--json", pa.json, "Print one JSON object");
+
+  EvalArgs ea;
+  auto* eval = app.add_subcommand("eval", "lm-eval 0.4 tasks: arc_easy, arc_challenge, hellaswag, piqa, winogrande, mmlu");
+  eval->add_option("--model", ea.model, "Hugging Face model folder or cache entry")->required();
+  eval->add_option("--tokenizer", ea.tokenizer, "Tokenizer folder (default: the model folder)");
+  eval->add_option("--tasks", ea.tasks, "Comma-separated task names")->capture_default_str();
+  eval->add_option("--data-dir", ea.data_dir, "Folder laid out as ../shared/data")->capture_default_str();
+  eval->add_option("--limit", ea.limit, "Score only the first N docs of each task");
+  eval->add_option("--num-fewshot", ea.num_fewshot, "MMLU few-shot examples (0-5)")->capture_default_str();
+  eval->add_option("--max-length", ea.max_length, "Longest input (default: max_position_embeddings)");
+  eval->add_option("--batch-tokens", ea.batch_tokens, "Tokens per forward pass")->capture_default_str();
+  eval->add_option("--log-samples", ea.log_samples, "Write every request's context, continuation, ll, is_greedy (JSONL)");
+  eval->add_flag("--hellaswag-full", ea.hellaswag_full, "HellaSwag from the 10,042-row pre-processed file (approximate)");
+  eval->add_flag("--json", ea.json, "Print one JSON object");
+
+  QuantizeArgs qa;
+  auto* quantize = app.add_subcommand("quantize", "Quantize a model (RTN or GPTQ) and write a checkpoint folder");
+  quantize->add_option("--model", qa.model, "Hugging Face model folder or cache entry")->required();
+  quantize->add_option("--method", qa.method, "rtn | gptq")->capture_default_str();
+  quantize->add_option("--bits", qa.bits, "Code width, 2..8")->capture_default_str();
+  quantize->add_option("--group", qa.group, "Group size (0: per output channel)")->capture_default_str();
+  quantize->add_flag("--asym", qa.asym, "Asymmetric (zero point); default symmetric");
+  quantize->add_flag("!--sym", qa.asym, "Symmetric (the default)");
+  quantize->add_option("--calib", qa.calib, "Calibration text (.jsonl rows joined with \\n\\n, or raw text)")->capture_default_str();
+  quantize->add_option("--nsamples", qa.calibration.nsamples, "Calibration windows")->capture_default_str();
+  quantize->add_option("--seqlen", qa.calibration.seqlen, "Tokens per calibration window")->capture_default_str();
+  quantize->add_option("--seed", qa.calibration.seed, "Seed for window positions")->capture_default_str();
+  quantize->add_option("--damp", qa.damp, "GPTQ damping (fraction of mean diag H)")->capture_default_str();
+  quantize->add_option("--block-size", qa.block_size, "GPTQ lazy-batch width")->capture_default_str();
+  quantize->add_flag("--act-order", qa.act_order, "GPTQ: columns by decreasing Hessian diagonal (stores g_idx)");
+  quantize->add_flag("--static-groups", qa.static_groups, "GPTQ: group grids from the original weights");
+  quantize->add_option("--out", qa.out, "Output folder (must not exist)")->required();
+  quantize->add_flag("--json", qa.json, "Print one JSON object");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (*quantize) return run_quantize(qa);
+    if (*ppl) return run_ppl(pa);
+    if (*eval) return run_eval(ea);
     if (*info) return run_info(model_path, !no_check);
     if (*tokenize) return run_tokenize(tk);
   } catch (const ptq::Error& e) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, and run ptq on a model (default: ../shared/models/qwen2-micro).
 #   tools/run.sh [--model DIR] [--data DIR]
-# Today it loads and checks the model and measures prefill throughput; the leaderboard (examples/ and
-# `ptq leaderboard`) plugs in here as it lands.
+# Today it evaluates the unquantized model (the leaderboard's FP16 row): WikiText-2 perplexity (GPTQ protocol,
+# seqlen 512) and the six lm-eval tasks on their first 100 documents. The quantized rows and the rendered
+# leaderboard (examples/, `ptq leaderboard`) plug in here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=../shared/models/qwen2-micro
@@ -19,4 +20,5 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 echo "== ptq main job: model $model, data $data"
 build/tools/ptq info --model "$model"
-build/bench/bench_prefill --model "$model" --tokens 512 --reps 3
+build/tools/ptq ppl --model "$model" --data "$data/wikitext-2-raw-v1/test.jsonl" --protocol gptq --seqlen 512
+build/tools/ptq eval --model "$model" --data-dir "$data" --limit 100

@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev      # Boost.PFR: iterating aggregates
   catch2                # Catch2 v2: tests
   nlohmann-json3-dev    # JSON: config.json, safetensors headers, tokenizer.json
-  libopenblas-openmp-dev liblapacke-dev  # BLAS/LAPACK (OpenMP build: no thread pool fight with our OpenMP loops)
+  libopenblas-openmp-dev  # BLAS + LAPACK (OpenMP build: no thread pool fight with our OpenMP loops)
   libcli11-dev          # command-line parsing
   libpcre2-dev libutf8proc-dev  # tokenizer: pre-tokenizer regex, NFC normalization
 )

@@ -8,8 +8,8 @@
 ///   is `wikitext_detokenizer(page)`, a transcription of lm-eval's preprocess_wikitext.py (0.4.x).
 #pragma once
 
+#include "ptq/eval/text.hpp"
 #include "ptq/io/file.hpp"
-#include "ptq/tokenizer/regex.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,17 +18,6 @@
 #include <vector>
 
 namespace ptq {
-
-/// Replaces every occurrence of `from` with `to` (Python str.replace).
-inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t pos = 0;
-  for (std::size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size())
-    out.append(s, pos, hit - pos).append(to);
-  out.append(s, pos, std::string::npos);
-  return out;
-}
 
 /// Reads the "text" field of every row of a JSONL file, in order (errors name the file and line).
 inline std::vector<std::string> read_jsonl_field(const fs::path& path, const std::string& field) {

@@ -3,6 +3,7 @@
 
 #include "ptq/io/file.hpp"
 #include "ptq/model/qwen2_config.hpp"
+#include "ptq/quant/scheme.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -136,6 +137,33 @@ inline Qwen2Config parse_qwen2_config(const std::string& text, const std::string
 inline Qwen2Config load_qwen2_config(const fs::path& dir) {
   const fs::path file = dir / "config.json";
   return parse_qwen2_config(read_text_file(file), file.string());
+}
+
+}  // namespace ptq
+
+namespace ptq {
+
+/// The quantization a checkpoint's config.json declares ("quantization_config"), or nullopt for a dense
+/// model. ptq's native format: {"quant_method": "ptq", "format_version": 1, "bits", "group_size", "sym", ...}.
+inline std::optional<QuantSpec> load_quantization_spec(const fs::path& dir) {
+  const fs::path file = dir / "config.json";
+  const auto j = nlohmann::json::parse(read_text_file(file), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("quantization_config")) return std::nullopt;
+  const auto& q = j["quantization_config"];
+  const std::string f = file.string();
+  check(q.is_object(), f, "quantization_config", "expected an object");
+  const auto method = q.value("quant_method", std::string());
+  check(method == "ptq", f, "quantization_config.quant_method",
+        "\"{}\" checkpoints are not readable yet (ptq's native format is)", method);
+  check(q.value("format_version", 0) == 1, f, "quantization_config.format_version", "unsupported version {}",
+        q.value("format_version", 0));
+  check(q.contains("bits") && q["bits"].is_number_integer() && q.contains("group_size") &&
+            q["group_size"].is_number_integer() && q.contains("sym") && q["sym"].is_boolean(),
+        f, "quantization_config", "needs integer bits and group_size and boolean sym");
+  QuantSpec spec{q["bits"].get<int>(), q["group_size"].get<int>(),
+                 q["sym"].get<bool>() ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
+  validate(spec, f + ": quantization_config");
+  return spec;
 }
 
 }  // namespace ptq

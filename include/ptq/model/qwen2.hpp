@@ -5,7 +5,9 @@
 ///
 /// Embedding -> L x [RMSNorm -> q/k/v (+bias) -> RoPE -> causal GQA -> o_proj -> residual ->
 /// RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head, as Hugging Face Qwen2ForCausalLM.
-/// Limitations: one sequence per call, no KV cache (evaluation is prefill-only).
+/// Packed calls (several sequences, or a shared prefix with several continuations) go through the
+/// hidden_states overload that takes positions and an AttentionLayout.
+/// Limitations: no KV cache (evaluation is prefill-only; greedy generation recomputes the prefix).
 #pragma once
 
 #include "ptq/io/config_io.hpp"
@@ -18,7 +20,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <numeric>
 #include <span>
 #include <vector>
 
@@ -28,6 +32,12 @@ struct LoadOptions {
   bool check_finite = true;  // scan every weight for NaN/Inf at load (one pass over the weights)
   static constexpr std::array<std::string_view, 1> field_names{"check_finite"};
 };
+
+/// Where a decoder layer's linear layers read their input: q/k/v share one, gate/up share one.
+enum class LinearInput : std::uint8_t { kAttention, kAttentionOutput, kMlp, kMlpDown };
+
+/// Sees every linear-layer input of a layer forward (calibration): (which, x (m, in_features), m).
+using LayerObserver = std::function<void(LinearInput, const float*, std::int64_t)>;
 
 class Qwen2Model {
  public:
@@ -39,21 +49,41 @@ class Qwen2Model {
   static Qwen2Model load(const fs::path& path, LoadOptions opt = {}) {
     const fs::path dir = resolve_model_dir(path);
     Qwen2Config config = load_qwen2_config(dir);
-    auto store = std::make_shared<TensorStore>(TensorStore::open(dir));
-    Qwen2Weights weights = bind_qwen2_weights(*store, config, opt.check_finite);
-    return Qwen2Model(std::move(config), std::move(weights), std::move(store));
+    auto store = std::make_shared<const TensorStore>(TensorStore::open(dir));
+    Qwen2Weights weights = bind_qwen2_weights(*store, config, opt.check_finite, load_quantization_spec(dir));
+    Qwen2Model model(std::move(config), std::move(weights), store);
+    model.store_ = std::move(store);
+    model.dir_ = dir;
+    return model;
   }
 
   [[nodiscard]] const Qwen2Config& config() const { return config_; }
   [[nodiscard]] const Qwen2Weights& weights() const { return weights_; }
   [[nodiscard]] Qwen2Weights& weights() { return weights_; }
+  /// The checkpoint the model was loaded from (nullptr for models built in memory), and its folder.
+  [[nodiscard]] const TensorStore* store() const { return store_.get(); }
+  [[nodiscard]] const fs::path& dir() const { return dir_; }
 
-  /// Final-norm hidden states (T, H) for token ids (T).
+  /// Final-norm hidden states (T, H) for one sequence of token ids (T).
   [[nodiscard]] Buffer<float> hidden_states(std::span<const std::int32_t> ids) const {
+    std::vector<std::int32_t> positions(ids.size());
+    for (std::size_t t = 0; t < ids.size(); ++t) positions[t] = static_cast<std::int32_t>(t);
+    return hidden_states(ids, positions, ref::AttentionLayout::single(static_cast<std::int64_t>(ids.size())));
+  }
+
+  /// Final-norm hidden states (T, H) for packed token ids (T) with their RoPE positions (T) and the
+  /// attention layout (segments and branches): several sequences, or one prefix with several
+  /// continuations, in one pass.
+  [[nodiscard]] Buffer<float> hidden_states(std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
+                                            const ref::AttentionLayout& layout) const {
     const auto t_len = static_cast<std::int64_t>(ids.size());
     const std::int64_t h = config_.hidden_size;
+    check(positions.size() == ids.size() && layout.branch.size() == ids.size() && !layout.segment_begin.empty() &&
+              layout.segment_begin.front() == 0 && layout.segment_begin.back() == t_len,
+          "", "hidden_states", "positions or layout do not cover the {} tokens", ids.size());
     Buffer<float> x = embed(ids);
-    for (const Qwen2Layer& layer : weights_.layers) block(layer, x.data(), t_len);
+    const ref::RopeTable rope(positions, config_.head_dim, config_.rope_theta);
+    for (const Qwen2Layer& layer : weights_.layers) block(layer, x.data(), t_len, rope, layout, nullptr);
     Buffer<float> out(static_cast<std::size_t>(t_len * h));
     ref::rms_norm(x.data(), t_len, h, weights_.norm, static_cast<float>(config_.rms_norm_eps), out.data());
     return out;
@@ -79,6 +109,29 @@ class Qwen2Model {
     return out;
   }
 
+  /// Token embeddings (T, H) as float32: the input of layer 0.
+  [[nodiscard]] Buffer<float> embed(std::span<const std::int32_t> ids) const {
+    const std::int64_t h = config_.hidden_size;
+    check(!ids.empty(), "", "input_ids", "empty sequence");
+    Buffer<float> x(ids.size() * static_cast<std::size_t>(h));
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+      check(ids[t] >= 0 && ids[t] < config_.vocab_size, "", "input_ids", "token {} at position {} is outside the "
+            "vocabulary of {}", ids[t], t, config_.vocab_size);
+      to_float(weights_.embed_tokens, ids[t] * h, {x.data() + t * h, static_cast<std::size_t>(h)});
+    }
+    return x;
+  }
+
+  /// Runs decoder layer `layer` in place on one sequence's residual stream x (T, H), positions 0..T-1,
+  /// showing each linear input to `observer` (may be null).
+  void forward_layer(int layer, float* x, std::int64_t t_len, const LayerObserver* observer) const {
+    std::vector<std::int32_t> positions(static_cast<std::size_t>(t_len));
+    std::iota(positions.begin(), positions.end(), 0);
+    const ref::RopeTable rope(positions, config_.head_dim, config_.rope_theta);
+    block(weights_.layers.at(static_cast<std::size_t>(layer)), x, t_len, rope, ref::AttentionLayout::single(t_len),
+          observer);
+  }
+
   /// Greedy decoding: appends `steps` arg-max tokens to `prompt` (recomputes the prefix each step).
   [[nodiscard]] std::vector<std::int32_t> generate_greedy(std::vector<std::int32_t> prompt, int steps) const {
     const std::int64_t h = config_.hidden_size, v = config_.vocab_size;
@@ -93,20 +146,10 @@ class Qwen2Model {
   }
 
  private:
-  [[nodiscard]] Buffer<float> embed(std::span<const std::int32_t> ids) const {
-    const std::int64_t h = config_.hidden_size;
-    check(!ids.empty(), "", "input_ids", "empty sequence");
-    Buffer<float> x(ids.size() * static_cast<std::size_t>(h));
-    for (std::size_t t = 0; t < ids.size(); ++t) {
-      check(ids[t] >= 0 && ids[t] < config_.vocab_size, "", "input_ids", "token {} at position {} is outside the "
-            "vocabulary of {}", ids[t], t, config_.vocab_size);
-      to_float(weights_.embed_tokens, ids[t] * h, {x.data() + t * h, static_cast<std::size_t>(h)});
-    }
-    return x;
-  }
-
   /// One decoder block, in place on the residual stream x (T, H).
-  void block(const Qwen2Layer& l, float* x, std::int64_t t_len) const {
+  void block(const Qwen2Layer& l, float* x, std::int64_t t_len, const ref::RopeTable& rope,
+             const ref::AttentionLayout& layout, const LayerObserver* observer) const {
+    auto observe = [&](LinearInput which, const float* in) { if (observer) (*observer)(which, in, t_len); };
     const Qwen2Config& c = config_;
     const std::int64_t h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
     const auto eps = static_cast<float>(c.rms_norm_eps);
@@ -116,29 +159,34 @@ class Qwen2Model {
     Buffer<float> delta(static_cast<std::size_t>(t_len * h));
 
     ref::rms_norm(x, t_len, h, l.input_layernorm, eps, normed.data());
-    ref::linear(normed.data(), t_len, l.q_proj.weight, l.q_proj.bias, q.data());
-    ref::linear(normed.data(), t_len, l.k_proj.weight, l.k_proj.bias, k.data());
-    ref::linear(normed.data(), t_len, l.v_proj.weight, l.v_proj.bias, v.data());
-    const ref::RopeTable rope(t_len, c.head_dim, c.rope_theta);
+    observe(LinearInput::kAttention, normed.data());
+    apply(l.q_proj, normed.data(), t_len, q.data());
+    apply(l.k_proj, normed.data(), t_len, k.data());
+    apply(l.v_proj, normed.data(), t_len, v.data());
     ref::apply_rope(q.data(), t_len, c.num_attention_heads, rope);
     ref::apply_rope(k.data(), t_len, c.num_key_value_heads, rope);
-    ref::causal_attention(q.data(), k.data(), v.data(), attn.data(), t_len, c.num_attention_heads,
-                          c.num_key_value_heads, c.head_dim);
-    ref::linear(attn.data(), t_len, l.o_proj.weight, {}, delta.data());
+    ref::causal_attention(q.data(), k.data(), v.data(), attn.data(), c.num_attention_heads, c.num_key_value_heads,
+                          c.head_dim, layout);
+    observe(LinearInput::kAttentionOutput, attn.data());
+    apply(l.o_proj, attn.data(), t_len, delta.data());
     ref::add_inplace(x, delta.data(), t_len * h);
 
     ref::rms_norm(x, t_len, h, l.post_attention_layernorm, eps, normed.data());
     Buffer<float> gate(static_cast<std::size_t>(t_len * inter)), up(static_cast<std::size_t>(t_len * inter));
-    ref::linear(normed.data(), t_len, l.gate_proj.weight, {}, gate.data());
-    ref::linear(normed.data(), t_len, l.up_proj.weight, {}, up.data());
+    observe(LinearInput::kMlp, normed.data());
+    apply(l.gate_proj, normed.data(), t_len, gate.data());
+    apply(l.up_proj, normed.data(), t_len, up.data());
     ref::swiglu(gate.data(), up.data(), t_len * inter);
-    ref::linear(gate.data(), t_len, l.down_proj.weight, {}, delta.data());
+    observe(LinearInput::kMlpDown, gate.data());
+    apply(l.down_proj, gate.data(), t_len, delta.data());
     ref::add_inplace(x, delta.data(), t_len * h);
   }
 
   Qwen2Config config_;
   Qwen2Weights weights_;
   std::shared_ptr<const void> storage_;
+  std::shared_ptr<const TensorStore> store_;
+  fs::path dir_;
 };
 
 }  // namespace ptq

@@ -4,23 +4,38 @@
 /// small and are converted to float32 once.
 #pragma once
 
+#include "ptq/core/parallel.hpp"
 #include "ptq/core/tensor.hpp"
 #include "ptq/io/safetensors.hpp"
+#include "ptq/kernels/ref/linear.hpp"
+#include "ptq/quant/packed.hpp"
 #include "ptq/model/qwen2_config.hpp"
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace ptq {
 
 struct Linear {
-  TensorRef weight;         // (out_features, in_features), stored dtype
-  std::vector<float> bias;  // (out_features) or empty
+  TensorRef weight;                            // (out_features, in_features), stored dtype (unused once packed)
+  std::vector<float> bias;                     // (out_features) or empty
+  std::shared_ptr<const PackedWeight> packed;  // quantized weight; when set, the product uses it
+
+  [[nodiscard]] std::int64_t out_features() const { return packed ? packed->n : weight.shape.at(0); }
+  [[nodiscard]] std::int64_t in_features() const { return packed ? packed->k : weight.shape.at(1); }
 };
+
+/// y (M, out) = x (M, in) · W^T + b, with W dense or packed (dequantized panel by panel).
+inline void apply(const Linear& l, const float* x, std::int64_t m, float* y) {
+  if (l.packed) ref::linear(x, m, PackedRows{*l.packed}, l.bias, y);
+  else ref::linear(x, m, l.weight, l.bias, y);
+}
 
 struct Qwen2Layer {
   std::vector<float> input_layernorm;           // (H)
@@ -81,9 +96,42 @@ inline std::vector<float> bind_vector(const TensorStore& store, const std::strin
   return out;
 }
 
+/// The packed tensors <prefix>.{qweight, scales, qzeros[, g_idx]} of a quantized linear (ptq native
+/// format, quant/packed.hpp), checked against the shapes that bits, group size, out and in imply.
+inline PackedWeight bind_packed(const TensorStore& store, const std::string& prefix, std::int64_t out,
+                                std::int64_t in, const QuantSpec& spec) {
+  PackedWeight p = PackedWeight::empty(spec, out, in);
+  auto copy = [&](const std::string& name, DType dtype, const Shape& shape, void* dst) {
+    const TensorRef& t = store.at(prefix + name);
+    check(t.dtype == dtype, store.dir(), t.name, "dtype {} where the format has {}", dtype_name(t.dtype), dtype_name(dtype));
+    check(t.shape == shape, store.dir(), t.name, "shape {} contradicts bits {} and group size {} for a ({}, {}) layer "
+          "(expected {})", shape_str(t.shape), spec.bits, spec.group_size, out, in, shape_str(shape));
+    std::memcpy(dst, t.data, t.nbytes());
+  };
+  copy(".qweight", DType::kI32, {out, p.words_per_row()}, p.qweight.data());
+  copy(".scales", DType::kF16, {out, p.groups()}, p.scales.data());
+  copy(".qzeros", DType::kI32, {out, p.zero_words_per_row()}, p.qzeros.data());
+  if (store.find(prefix + ".g_idx")) {
+    p.g_idx.resize(static_cast<std::size_t>(in));
+    copy(".g_idx", DType::kI32, {in}, p.g_idx.data());
+    for (std::int64_t c = 0; c < in; ++c)
+      check(p.g_idx[c] >= 0 && p.g_idx[c] < p.groups(), store.dir(), prefix + ".g_idx", "entry {} is {}, outside 0..{}",
+            c, p.g_idx[c], p.groups() - 1);
+  }
+  for (std::int64_t i = 0; i < out * p.groups(); ++i)
+    check(std::isfinite(to_float(p.scales[i])) && to_float(p.scales[i]) > 0, store.dir(), prefix + ".scales",
+          "entry {} is {} (scales must be positive and finite)", i, to_float(p.scales[i]));
+  return p;
+}
+
 inline Linear bind_linear(const TensorStore& store, const std::string& prefix, std::int64_t out, std::int64_t in,
-                          bool bias) {
-  Linear l{bind_tensor(store, prefix + ".weight", {out, in}), {}};
+                          bool bias, const std::optional<QuantSpec>& quantized) {
+  Linear l;
+  if (quantized && store.find(prefix + ".qweight")) {
+    l.packed = std::make_shared<const PackedWeight>(bind_packed(store, prefix, out, in, *quantized));
+  } else {
+    l.weight = bind_tensor(store, prefix + ".weight", {out, in});
+  }
   if (bias) l.bias = bind_vector(store, prefix + ".bias", out);
   return l;
 }
@@ -92,7 +140,9 @@ inline Linear bind_linear(const TensorStore& store, const std::string& prefix, s
 
 /// Binds every tensor the forward pass needs; throws on a missing tensor, a wrong shape or dtype, and
 /// (when `finite` is set) a NaN or Inf anywhere in the weights.
-inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Config& c, bool finite = true) {
+/// `quantized`: the checkpoint's quantization (ptq native format); linears with packed tensors bind those.
+inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Config& c, bool finite = true,
+                                       const std::optional<QuantSpec>& quantized = std::nullopt) {
   using detail::bind_linear;
   using detail::bind_vector;
   const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;
@@ -102,14 +152,14 @@ inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Conf
     const std::string p = fmt::format("model.layers.{}.", i);
     Qwen2Layer l;
     l.input_layernorm = bind_vector(store, p + "input_layernorm.weight", h);
-    l.q_proj = bind_linear(store, p + "self_attn.q_proj", c.q_dim(), h, c.attention_bias);
-    l.k_proj = bind_linear(store, p + "self_attn.k_proj", c.kv_dim(), h, c.attention_bias);
-    l.v_proj = bind_linear(store, p + "self_attn.v_proj", c.kv_dim(), h, c.attention_bias);
-    l.o_proj = bind_linear(store, p + "self_attn.o_proj", h, c.q_dim(), false);
+    l.q_proj = bind_linear(store, p + "self_attn.q_proj", c.q_dim(), h, c.attention_bias, quantized);
+    l.k_proj = bind_linear(store, p + "self_attn.k_proj", c.kv_dim(), h, c.attention_bias, quantized);
+    l.v_proj = bind_linear(store, p + "self_attn.v_proj", c.kv_dim(), h, c.attention_bias, quantized);
+    l.o_proj = bind_linear(store, p + "self_attn.o_proj", h, c.q_dim(), false, quantized);
     l.post_attention_layernorm = bind_vector(store, p + "post_attention_layernorm.weight", h);
-    l.gate_proj = bind_linear(store, p + "mlp.gate_proj", inter, h, false);
-    l.up_proj = bind_linear(store, p + "mlp.up_proj", inter, h, false);
-    l.down_proj = bind_linear(store, p + "mlp.down_proj", h, inter, false);
+    l.gate_proj = bind_linear(store, p + "mlp.gate_proj", inter, h, false, quantized);
+    l.up_proj = bind_linear(store, p + "mlp.up_proj", inter, h, false, quantized);
+    l.down_proj = bind_linear(store, p + "mlp.down_proj", h, inter, false, quantized);
     w.layers.push_back(std::move(l));
   }
   w.norm = bind_vector(store, "model.norm.weight", h);
@@ -123,18 +173,9 @@ inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Conf
   if (finite) {
     std::vector<const TensorRef*> all{&w.embed_tokens};
     if (!c.tie_word_embeddings) all.push_back(&w.lm_head);
-    for (auto& l : w.layers) for_each_linear(l, [&](const char*, const Linear& lin) { all.push_back(&lin.weight); });
-    std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      try {
-        check_finite(*all[i], store.dir());
-      } catch (...) {
-#pragma omp critical
-        if (!error) error = std::current_exception();
-      }
-    }
-    if (error) std::rethrow_exception(error);
+    for (auto& l : w.layers)
+      for_each_linear(l, [&](const char*, const Linear& lin) { if (!lin.packed) all.push_back(&lin.weight); });
+    parallel_tasks(static_cast<std::int64_t>(all.size()), [&](std::int64_t i) { check_finite(*all[i], store.dir()); });
   }
   return w;
 }

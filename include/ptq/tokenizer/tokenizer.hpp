@@ -61,12 +61,22 @@ class Tokenizer {
   static Tokenizer load(const fs::path& path) {
     if (fs::is_regular_file(path)) return from_tokenizer_json(read_text_file(path), path.string());
     check(fs::is_directory(path), path.string(), "", "no such tokenizer file or folder");
-    if (fs::exists(path / "tokenizer.json"))
-      return from_tokenizer_json(read_text_file(path / "tokenizer.json"), (path / "tokenizer.json").string());
-    check(fs::exists(path / "vocab.json") && fs::exists(path / "merges.txt"), path.string(), "",
-          "no tokenizer.json, and no vocab.json + merges.txt");
-    return from_vocab_merges(path);
+    Tokenizer t;
+    if (fs::exists(path / "tokenizer.json")) {
+      t = from_tokenizer_json(read_text_file(path / "tokenizer.json"), (path / "tokenizer.json").string());
+    } else {
+      check(fs::exists(path / "vocab.json") && fs::exists(path / "merges.txt"), path.string(), "",
+            "no tokenizer.json, and no vocab.json + merges.txt");
+      t = from_vocab_merges(path);
+    }
+    if (fs::exists(path / "tokenizer_config.json")) t.read_special_tokens(path / "tokenizer_config.json");
+    return t;
   }
+
+  /// BOS / EOS ids named by tokenizer_config.json ("bos_token", "eos_token"); nullopt when not named
+  /// (Qwen2.5 has no BOS). lm-eval conditions rolling windows and empty contexts on BOS, else EOS.
+  [[nodiscard]] std::optional<std::int32_t> bos_id() const { return bos_; }
+  [[nodiscard]] std::optional<std::int32_t> eos_id() const { return eos_; }
 
   static Tokenizer from_tokenizer_json(const std::string& text, const std::string& source);
   static Tokenizer from_vocab_merges(const fs::path& dir);
@@ -127,6 +137,20 @@ class Tokenizer {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
   }
 
+  void read_special_tokens(const fs::path& config) {
+    const auto cfg = nlohmann::json::parse(read_text_file(config), nullptr, false);
+    check(!cfg.is_discarded() && cfg.is_object(), config.string(), "", "not valid JSON");
+    auto id_of = [&](const char* key) -> std::optional<std::int32_t> {
+      if (!cfg.contains(key) || cfg[key].is_null()) return std::nullopt;
+      const auto& v = cfg[key];
+      const std::string content = v.is_string() ? v.get<std::string>() : v.value("content", std::string());
+      const auto id = token_to_id(content);
+      check(id.has_value(), config.string(), key, "\"{}\" is not a token of this tokenizer", content);
+      return id;
+    };
+    bos_ = id_of("bos_token");
+    eos_ = id_of("eos_token");
+  }
   void add_vocab(std::string token, std::int32_t id, const std::string& source);
   void add_merge(std::string_view left, std::string_view right, std::int32_t rank, const std::string& source);
   void add_added_token(AddedToken a, const std::string& source);
@@ -152,6 +176,7 @@ class Tokenizer {
   std::unordered_map<std::int32_t, std::size_t> added_index_;
   bool nfc_ = false;
   std::optional<Regex> regex_;
+  std::optional<std::int32_t> bos_, eos_;
   struct Cache {
     std::mutex mutex;
     std::unordered_map<std::string, std::vector<std::int32_t>> ids;  // piece -> ids

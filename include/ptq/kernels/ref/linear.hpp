@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <span>
 
@@ -23,16 +24,40 @@ inline std::int64_t panel_rows(std::int64_t n, std::int64_t k) {
   return std::min(n, rows / 16 * 16);
 }
 
+/// A weight matrix (N, K) that the panel loop can read: stored float rows (F32/F16/BF16), or any
+/// source with n(), k(), direct() (float32 rows usable in place, or nullptr) and
+/// load(row0, rows, out) (float32 rows (rows, K)), e.g. a PackedWeight dequantizing on the fly.
+template <class W>
+concept WeightRows = requires(const W& w, float* out) {
+  { w.n() } -> std::convertible_to<std::int64_t>;
+  { w.k() } -> std::convertible_to<std::int64_t>;
+  { w.direct() } -> std::convertible_to<const float*>;
+  w.load(std::int64_t{}, std::int64_t{}, out);
+};
+
+/// Stored float rows of a TensorRef.
+struct StoredRows {
+  const TensorRef& t;
+  [[nodiscard]] std::int64_t n() const { return t.shape[0]; }
+  [[nodiscard]] std::int64_t k() const { return t.shape[1]; }
+  [[nodiscard]] const float* direct() const {
+    const bool aligned = reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0;
+    return t.dtype == DType::kF32 && aligned ? reinterpret_cast<const float*>(t.data) : nullptr;
+  }
+  void load(std::int64_t row0, std::int64_t rows, float* out) const {
+    to_float(t, row0 * k(), {out, static_cast<std::size_t>(rows * k())});
+  }
+};
+
 /// Computes x (M, K) · W (N, K)^T one panel of W's rows at a time and hands each block of results to
 /// `on_block(row0, rows, block)` where block is (M, rows) row-major, scratch valid during the call.
 /// Calls run concurrently on different panels.
-template <class OnBlock>
-void panel_products(const float* x, std::int64_t m, const TensorRef& w, OnBlock&& on_block) {
-  check(w.shape.size() == 2, "", w.name, "expected a matrix, got shape {}", shape_str(w.shape));
-  const std::int64_t n = w.shape[0], k = w.shape[1];
+template <WeightRows W, class OnBlock>
+void panel_products(const float* x, std::int64_t m, const W& w, OnBlock&& on_block) {
+  const std::int64_t n = w.n(), k = w.k();
   const std::int64_t nb = panel_rows(n, k);
   const std::int64_t panels = (n + nb - 1) / nb;
-  const bool direct = w.dtype == DType::kF32 && reinterpret_cast<std::uintptr_t>(w.data) % alignof(float) == 0;
+  const float* direct = w.direct();
 #pragma omp parallel
   {
     Buffer<float> wbuf(direct ? 0 : static_cast<std::size_t>(nb * k));
@@ -40,20 +65,25 @@ void panel_products(const float* x, std::int64_t m, const TensorRef& w, OnBlock&
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t p = 0; p < panels; ++p) {
       const std::int64_t row0 = p * nb, rows = std::min(nb, n - row0);
-      const float* wp = reinterpret_cast<const float*>(w.data) + row0 * k;
-      if (!direct) {
-        to_float(w, row0 * k, {wbuf.data(), static_cast<std::size_t>(rows * k)});
-        wp = wbuf.data();
-      }
+      const float* wp = direct ? direct + row0 * k : wbuf.data();
+      if (!direct) w.load(row0, rows, wbuf.data());
       gemm_nt(m, rows, k, 1.0f, x, k, wp, k, 0.0f, out.data(), rows);
       on_block(row0, rows, static_cast<const float*>(out.data()));
     }
   }
 }
 
+template <class OnBlock>
+void panel_products(const float* x, std::int64_t m, const TensorRef& w, OnBlock&& on_block) {
+  check(w.shape.size() == 2, "", w.name, "expected a matrix, got shape {}", shape_str(w.shape));
+  panel_products(x, m, StoredRows{w}, std::forward<OnBlock>(on_block));
+}
+
 /// y (M, N) = x (M, K) · W (N, K)^T (+ bias (N) when non-empty).
-inline void linear(const float* x, std::int64_t m, const TensorRef& w, std::span<const float> bias, float* y) {
-  const std::int64_t n = w.shape.at(0);
+template <class W>
+void linear(const float* x, std::int64_t m, const W& w, std::span<const float> bias, float* y) {
+  std::int64_t n = 0;
+  if constexpr (std::is_same_v<W, TensorRef>) n = w.shape.at(0); else n = w.n();
   panel_products(x, m, w, [&](std::int64_t row0, std::int64_t rows, const float* block) {
     for (std::int64_t i = 0; i < m; ++i) {
       float* dst = y + i * n + row0;

@@ -1,0 +1,144 @@
+/// @file ptq's native packed low-bit weight: codes as a bitstream in 32-bit words, fp16 scales, packed zeros.
+///
+/// Layout (for W (N, K), bits b, group size G, groups = ceil(K / G)):
+///   qweight (N, ceil(K * b / 32)) uint32: row n's K codes, code k in bits [k*b, k*b + b) of the row's
+///                                        little-endian bitstream (codes may straddle two words when b = 3, 5, 6, 7)
+///   scales  (N, groups) fp16
+///   qzeros  (N, ceil(groups * b / 32)) uint32: zero points, same bitstream layout
+///   g_idx   (K) int32, optional: group of input channel k (act-order); empty means k / G
+/// Bits per weight: b + (16 + b) / G (W4 g128: 4.156).
+#pragma once
+
+#include "ptq/core/numeric.hpp"
+#include "ptq/core/tensor.hpp"
+#include "ptq/quant/quantizer.hpp"
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ptq {
+
+namespace detail {
+inline std::int64_t bitstream_words(std::int64_t count, int bits) { return (count * bits + 31) / 32; }
+
+inline void put_code(std::uint32_t* row, std::int64_t i, int bits, std::uint32_t code) {
+  const std::int64_t bit = i * bits;
+  const std::int64_t w = bit / 32, off = bit % 32;
+  row[w] |= code << off;
+  if (off + bits > 32) row[w + 1] |= code >> (32 - off);
+}
+
+inline std::uint32_t get_code(const std::uint32_t* row, std::int64_t i, int bits) {
+  const std::int64_t bit = i * bits;
+  const std::int64_t w = bit / 32, off = bit % 32;
+  std::uint64_t v = row[w] >> off;
+  if (off + bits > 32) v |= static_cast<std::uint64_t>(row[w + 1]) << (32 - off);
+  return static_cast<std::uint32_t>(v) & ((1u << bits) - 1);
+}
+}  // namespace detail
+
+struct PackedWeight {
+  QuantSpec spec;
+  std::int64_t n = 0, k = 0;           // (out_features, in_features)
+  std::vector<std::uint32_t> qweight;  // (n, words_per_row())
+  std::vector<fp16> scales;            // (n, groups())
+  std::vector<std::uint32_t> qzeros;   // (n, zero_words_per_row())
+  std::vector<std::int32_t> g_idx;     // (k) or empty
+
+  [[nodiscard]] std::int64_t group() const { return spec.group(k); }
+  [[nodiscard]] std::int64_t groups() const { return (k + group() - 1) / group(); }
+  [[nodiscard]] std::int64_t words_per_row() const { return detail::bitstream_words(k, spec.bits); }
+  [[nodiscard]] std::int64_t zero_words_per_row() const { return detail::bitstream_words(groups(), spec.bits); }
+  [[nodiscard]] std::int64_t group_of(std::int64_t col) const { return g_idx.empty() ? col / group() : g_idx[col]; }
+  /// Bytes of packed storage (codes, scales, zeros, g_idx).
+  [[nodiscard]] std::size_t nbytes() const {
+    return qweight.size() * 4 + scales.size() * 2 + qzeros.size() * 4 + g_idx.size() * 4;
+  }
+
+  static PackedWeight empty(const QuantSpec& spec, std::int64_t n, std::int64_t k) {
+    validate(spec, "PackedWeight");
+    PackedWeight p{spec, n, k, {}, {}, {}, {}};
+    p.qweight.assign(static_cast<std::size_t>(n * p.words_per_row()), 0);
+    p.scales.assign(static_cast<std::size_t>(n * p.groups()), fp16{});
+    p.qzeros.assign(static_cast<std::size_t>(n * p.zero_words_per_row()), 0);
+    return p;
+  }
+
+  void set_code(std::int64_t row, std::int64_t col, int code) {
+    detail::put_code(qweight.data() + row * words_per_row(), col, spec.bits, static_cast<std::uint32_t>(code));
+  }
+  [[nodiscard]] int code(std::int64_t row, std::int64_t col) const {
+    return static_cast<int>(detail::get_code(qweight.data() + row * words_per_row(), col, spec.bits));
+  }
+  void set_params(std::int64_t row, std::int64_t g, const GroupParams& p) {
+    scales[row * groups() + g] = to_fp16(p.scale);
+    std::uint32_t* z = qzeros.data() + row * zero_words_per_row();
+    const std::int64_t bit = g * spec.bits, w = bit / 32, off = bit % 32;  // clear, then write
+    z[w] &= ~(((1u << spec.bits) - 1) << off);
+    if (off + spec.bits > 32) z[w + 1] &= ~(((1u << spec.bits) - 1) >> (32 - off));
+    detail::put_code(z, g, spec.bits, static_cast<std::uint32_t>(p.zero));
+  }
+  [[nodiscard]] GroupParams params(std::int64_t row, std::int64_t g) const {
+    return {to_float(scales[row * groups() + g]),
+            static_cast<int>(detail::get_code(qzeros.data() + row * zero_words_per_row(), g, spec.bits))};
+  }
+
+  /// Rows [row0, row0 + rows) dequantized to float32 (rows, k).
+  void dequantize_rows(std::int64_t row0, std::int64_t rows, float* out) const {
+    const std::int64_t gs = group(), ng = groups();
+    std::vector<float> scale(static_cast<std::size_t>(ng)), zero(static_cast<std::size_t>(ng));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t row = row0 + r;
+      for (std::int64_t g = 0; g < ng; ++g) {
+        const GroupParams p = params(row, g);
+        scale[g] = p.scale;
+        zero[g] = static_cast<float>(p.zero);
+      }
+      const std::uint32_t* q = qweight.data() + row * words_per_row();
+      float* o = out + r * k;
+      if (spec.bits == 4 && g_idx.empty() && gs % 8 == 0) {  // fast path: 8 codes per word
+        for (std::int64_t w = 0; w < k / 8; ++w) {
+          const std::uint32_t word = q[w];
+          const float s = scale[w * 8 / gs], z = zero[w * 8 / gs];
+          for (int j = 0; j < 8; ++j) o[w * 8 + j] = s * (static_cast<float>((word >> (4 * j)) & 15u) - z);
+        }
+        for (std::int64_t c = k / 8 * 8; c < k; ++c)
+          o[c] = scale[c / gs] * (static_cast<float>(detail::get_code(q, c, 4)) - zero[c / gs]);
+      } else {
+        for (std::int64_t c = 0; c < k; ++c) {
+          const std::int64_t g = group_of(c);
+          o[c] = scale[g] * (static_cast<float>(detail::get_code(q, c, spec.bits)) - zero[g]);
+        }
+      }
+    }
+  }
+};
+
+/// A PackedWeight as ref::WeightRows: the CPU product dequantizes panels of rows on the fly (W4A16 etc.).
+struct PackedRows {
+  const PackedWeight& p;
+  [[nodiscard]] std::int64_t n() const { return p.n; }
+  [[nodiscard]] std::int64_t k() const { return p.k; }
+  [[nodiscard]] const float* direct() const { return nullptr; }
+  void load(std::int64_t row0, std::int64_t rows, float* out) const { p.dequantize_rows(row0, rows, out); }
+};
+
+/// Round-to-nearest of a float32 weight (N, K) row-major onto `spec` with the given grid convention.
+inline PackedWeight quantize_rtn(std::span<const float> w, std::int64_t n, std::int64_t k, const QuantSpec& spec,
+                                 Grid grid = Grid::kGptq) {
+  PackedWeight p = PackedWeight::empty(spec, n, k);
+  const std::int64_t gs = p.group();
+#pragma omp parallel for
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::int64_t g = 0; g < p.groups(); ++g) {
+      const std::int64_t c0 = g * gs, c1 = std::min(k, c0 + gs);
+      const auto group = w.subspan(static_cast<std::size_t>(r * k + c0), static_cast<std::size_t>(c1 - c0));
+      const GroupParams gp = find_params(group, spec, grid);
+      p.set_params(r, g, gp);
+      for (std::int64_t c = c0; c < c1; ++c) p.set_code(r, c, quantize_code(w[r * k + c], gp, spec.maxq()));
+    }
+  return p;
+}
+
+}  // namespace ptq
