@@ -46,15 +46,15 @@ TEST_CASE("requests: lm-eval's context/continuation strings and their token ids,
       for (std::size_t c = 0; c < doc.num_choices(); ++c) {
         INFO("doc " << d << " (" << doc.source << ") choice " << c);
         const auto& g = docs[d][c];
-        CHECK(ptq::sha256_hex(doc.context(c)) == g["context"].get<std::string>());
-        CHECK(ptq::sha256_hex(doc.continuation(c)) == g["continuation"].get<std::string>());
+        CHECK(ptq::sha256_hex(doc.context(c)).substr(0, 16) == g["context"].get<std::string>());
+        CHECK(ptq::sha256_hex(doc.continuation(c)).substr(0, 16) == g["continuation"].get<std::string>());
         const auto ctx = ptq::py::rstrip(doc.context(c));
         const std::string whole = std::string(doc.context(c)) + doc.continuation(c);
         const auto ctx_ids = micro_tok().encode(ctx), whole_ids = micro_tok().encode(whole);
         CHECK(ctx_ids.size() == g["n_context"].get<std::size_t>());
-        CHECK(ptq::sha256_ids(ctx_ids) == g["context_ids"].get<std::string>());
+        CHECK(ptq::sha256_ids(ctx_ids).substr(0, 16) == g["context_ids"].get<std::string>());
         CHECK(whole_ids.size() == g["n_whole"].get<std::size_t>());
-        CHECK(ptq::sha256_ids(whole_ids) == g["whole_ids"].get<std::string>());
+        CHECK(ptq::sha256_ids(whole_ids).substr(0, 16) == g["whole_ids"].get<std::string>());
       }
     }
   }
@@ -71,27 +71,38 @@ TEST_CASE("tasks: log-likelihoods, predictions and metrics equal lm-eval's on qw
     opt.scoring = quiet();
     const ptq::TaskResult r = ptq::evaluate_task(micro(), micro_tok(), task, opt);
     REQUIRE(r.docs.size() == gdocs.size());
-    double worst = 0;
-    std::vector<double> acc, acc_norm;
+    // lm-eval takes log_softmax of float32 logits; over 151,936 logits that is off by up to ~1e-4 nats per
+    // token on CPU. The golden file also has each request through transformers with a float64 log-softmax:
+    // we match that closely, and lm-eval's own numbers within its float32 error (docs/evaluation.md).
+    double worst = 0, worst_f64 = 0;
     for (std::size_t d = 0; d < gdocs.size(); ++d) {
       INFO("doc " << d);
       const auto& g = gdocs[d];
       REQUIRE(g["doc_id"].get<std::size_t>() == d);
       const auto lls = g["loglikelihood"].get<std::vector<double>>();
+      const auto f64 = g["loglikelihood_f64"].get<std::vector<double>>();
       const auto greedy = g["is_greedy"].get<std::vector<bool>>();
       REQUIRE(r.docs[d].requests.size() == lls.size());
       for (std::size_t c = 0; c < lls.size(); ++c) {
-        worst = std::max(worst, std::fabs(r.docs[d].requests[c].loglikelihood - lls[c]));
-        CHECK(r.docs[d].requests[c].loglikelihood == Approx(lls[c]).margin(1e-3));
-        CHECK(r.docs[d].requests[c].is_greedy == greedy[c]);
+        const auto& q = r.docs[d].requests[c];
+        const double tol = std::max(1e-3, 1.2e-4 * static_cast<double>(q.tokens));
+        worst = std::max(worst, std::fabs(q.loglikelihood - lls[c]) / tol);
+        worst_f64 = std::max(worst_f64, std::fabs(q.loglikelihood - f64[c]));
+        CHECK(q.loglikelihood == Approx(f64[c]).margin(2e-4));
+        CHECK(q.loglikelihood == Approx(lls[c]).margin(tol));
+        CHECK(q.is_greedy == greedy[c]);
       }
       CHECK(r.docs[d].acc == (g["acc"].get<double>() == 1.0));
       if (g.contains("acc_norm")) CHECK(r.docs[d].acc_norm == (g["acc_norm"].get<double>() == 1.0));
     }
-    INFO("worst |ll - lm-eval| = " << worst);
-    CHECK(worst < 1e-3);
+    std::size_t stderrs = 0;
+    for (const auto& [metric, value] : expected["metrics"].items()) stderrs += metric.ends_with("_stderr") && value.is_number();
+    CHECK(stderrs > 0);
+    INFO("worst |ll - lm-eval| / tolerance = " << worst << ", worst |ll - float64 reference| = " << worst_f64);
+    CHECK(worst <= 1.0);
+    CHECK(worst_f64 <= 2e-4);
     for (const auto& [metric, value] : expected["metrics"].items()) {
-      if (value.is_null()) continue;
+      if (!value.is_number()) continue;  // "N/A": not computed by lm-eval
       const bool is_stderr = metric.ends_with("_stderr");
       const std::string name = is_stderr ? metric.substr(0, metric.size() - 7) : metric;
       INFO("metric " << metric);
@@ -156,18 +167,17 @@ TEST_CASE("perplexity, gptq protocol: per-window NLL equals transformers", "[eva
 TEST_CASE("perplexity, lm-eval protocol: wikitext metrics equal lm-eval's at max_length 512", "[eval][ppl][golden]") {
   const auto& g = golden()["wikitext_lm_eval"];
   const auto pages = ptq::wikitext_pages(ptq::read_text_file(shared_dir() / "data/wikitext-2-raw-v1/wiki.test.raw"));
-  const bool full = ptq::test::test_level() >= 2;
-  const std::int64_t docs = full ? 0 : 6;
-  const auto r = ptq::perplexity_lm_eval(micro(), micro_tok(), pages, 512, docs, quiet());
+  const auto n = g["pages"].get<std::int64_t>();  // lm-eval --limit: the first pages
+  const auto r = ptq::perplexity_lm_eval(micro(), micro_tok(), pages, 512, n, quiet());
+  REQUIRE(r.documents == n);
   const auto doc_ll = g["docs_loglikelihood"].get<std::vector<double>>();
+  REQUIRE(static_cast<std::int64_t>(doc_ll.size()) == n);
   double ll = 0;
-  for (std::int64_t d = 0; d < r.documents; ++d) ll += doc_ll[static_cast<std::size_t>(d)];
-  CHECK(-r.nll_sum == Approx(ll).epsilon(1e-5));
-  if (full) {
-    CHECK(*r.word_perplexity == Approx(g["word_perplexity"].get<double>()).epsilon(1e-4));
-    CHECK(*r.byte_perplexity == Approx(g["byte_perplexity"].get<double>()).epsilon(1e-4));
-    CHECK(*r.bits_per_byte == Approx(g["bits_per_byte"].get<double>()).epsilon(1e-4));
-  }
+  for (double v : doc_ll) ll += v;
+  CHECK(-r.nll_sum == Approx(ll).epsilon(1e-4));
+  CHECK(*r.word_perplexity == Approx(g["word_perplexity"].get<double>()).epsilon(1e-4));
+  CHECK(*r.byte_perplexity == Approx(g["byte_perplexity"].get<double>()).epsilon(1e-4));
+  CHECK(*r.bits_per_byte == Approx(g["bits_per_byte"].get<double>()).epsilon(1e-4));
 }
 
 TEST_CASE("rolling windows follow lm-eval's get_rolling_token_windows + make_disjoint_window", "[eval][ppl]") {

@@ -6,12 +6,14 @@ temporary folder; nothing is downloaded), and transformers for the GPTQ-protocol
 
 Writes tests/data/eval_golden.json:
   tasks.<task>.docs[i]   lm-eval --limit 100 --log_samples: target, per-request loglikelihood and is_greedy,
-                         acc / acc_norm per document; tasks.<task>.metrics: lm-eval's metric values and stderrs
-  requests.<task>[i]     for the first 200 documents: sha256 of each request's context and continuation strings
+                         acc / acc_norm per document; tasks.<task>.metrics: lm-eval's metric values and stderrs;
+                         loglikelihood_f64: the same requests through transformers with a float64 log-softmax
+                         (lm-eval's float32 log-softmax over 151,936 logits is off by up to ~1e-4 nats a token)
+  requests.<task>[i]     for the first 200 documents: sha256 (first 16 hex digits) of each request's context and continuation strings
                          (lm-eval's own construction) and of the ids of encode(context) and
                          encode(context + continuation) (Hugging Face tokenizers), with the id counts
-  wikitext_lm_eval       lm-eval `wikitext` at max_length 512: word_perplexity, byte_perplexity, bits_per_byte,
-                         and each page's rolling log-likelihood
+  wikitext_lm_eval       lm-eval `wikitext` at max_length 512 on the first 12 pages: word_perplexity,
+                         byte_perplexity, bits_per_byte, and each page's rolling log-likelihood
   ppl_gptq.<seqlen>      per-window NLL sums (transformers, float32 model, float64 log-softmax) at seqlen 512, 2048
 MMLU uses 4 subjects (one per category) to keep the file small.
 
@@ -41,14 +43,15 @@ LM_EVAL_TASKS = pathlib.Path(lm_eval.__file__).parent / "tasks"
 MMLU_SUBJECTS = ["abstract_algebra", "high_school_geography", "philosophy", "virology"]  # stem, social, humanities, other
 LIMIT_SCORED = 100
 LIMIT_REQUESTS = 200
+WIKITEXT_PAGES = 12  # lm-eval's HF backend needs ~30 min for all 62 pages on 2 CPU cores
 
 
-def sha(s):
-    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+def sha(s):  # the first 16 hex digits of sha256 (64 bits) keep the golden file small
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()[:16]
 
 
 def sha_ids(ids):
-    return hashlib.sha256(struct.pack(f"<{len(ids)}i", *ids)).hexdigest()
+    return hashlib.sha256(struct.pack(f"<{len(ids)}i", *ids)).hexdigest()[:16]
 
 
 def write_jsonl(path, rows):
@@ -148,15 +151,42 @@ def requests_golden(tm, tok):
 def run_lm_eval(tm, model_dir, tasks, limit, model_args=""):
     return lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32{model_args}",
                                    tasks=tasks, limit=limit, log_samples=True, task_manager=tm, batch_size=16,
-                                   device="cpu", bootstrap_iters=0)
+                                   device="cpu", bootstrap_iters=1000)  # standard errors (mean_stderr) on
 
 
-def scored_golden(res):
+def f64_loglikelihoods(model, tok, samples):
+    """Each request's log-likelihood with lm-eval's _encode_pair and input window, float64 log-softmax."""
+    out = []
+    for s in samples:
+        lls = []
+        for ctx, cont in s["arguments"] if isinstance(s["arguments"][0], (list, tuple)) else [s["arguments"]]:
+            n_spaces = len(ctx) - len(ctx.rstrip())
+            if n_spaces:
+                ctx, cont = ctx[:-n_spaces], ctx[-n_spaces:] + cont
+            whole = tok.encode(ctx + cont, add_special_tokens=False).ids
+            n_ctx = len(tok.encode(ctx, add_special_tokens=False).ids)
+            x = torch.tensor(whole)[None]
+            with torch.no_grad():
+                logits = model(x).logits[0, n_ctx - 1:len(whole) - 1].double()
+            lls.append(torch.log_softmax(logits, -1).gather(1, x[0, n_ctx:, None]).sum().item())
+        out.append(lls)
+    return out
+
+
+def arguments_of(sample):
+    args = sample["arguments"]
+    return [list(a.values()) if isinstance(a, dict) else list(a) for a in (args.values() if isinstance(args, dict) else args)]
+
+
+def scored_golden(res, model_dir, tok):
+    model = Qwen2ForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
     out = {}
     for name, key in CHOICE_TASKS.items():
         docs = []
-        for s in sorted(res["samples"][name], key=lambda s: s["doc_id"]):
-            docs.append({"doc_id": s["doc_id"], "target": s["target"],
+        samples = sorted(res["samples"][name], key=lambda s: s["doc_id"])
+        f64 = f64_loglikelihoods(model, tok, [{"arguments": arguments_of(s)} for s in samples])
+        for s, ll64 in zip(samples, f64):
+            docs.append({"doc_id": s["doc_id"], "target": s["target"], "loglikelihood_f64": ll64,
                          "loglikelihood": [float(r[0][0]) for r in s["resps"]],
                          "is_greedy": [bool(r[0][1]) for r in s["resps"]],
                          "acc": s["acc"], **({"acc_norm": s["acc_norm"]} if "acc_norm" in s else {})})
@@ -175,8 +205,12 @@ def gptq_golden(shared, model_dir, tok):
         with torch.no_grad():
             for w in range(ids.numel() // seqlen):
                 x = ids[w * seqlen:(w + 1) * seqlen][None]
-                logp = torch.log_softmax(model(x).logits[0, :-1].double(), -1)
-                sums.append(-logp.gather(1, x[0, 1:, None]).sum().item())
+                logits = model(x).logits[0, :-1]
+                nll = 0.0
+                for r in range(0, logits.shape[0], 256):  # float64 log-softmax, 256 rows at a time
+                    lp = torch.log_softmax(logits[r:r + 256].double(), -1)
+                    nll -= lp.gather(1, x[0, 1 + r:1 + r + 256, None]).sum().item()
+                sums.append(nll)
         out[str(seqlen)] = {"window_nll_sum": sums, "ppl": math.exp(sum(sums) / (len(sums) * (seqlen - 1)))}
         print(f"gptq protocol seqlen {seqlen}: {len(sums)} windows, ppl {out[str(seqlen)]['ppl']:.6f}")
     return out
@@ -206,11 +240,12 @@ def main():
         if "requests" in sections:
             golden["requests"] = requests_golden(tm, tok)
         if "tasks" in sections:
-            golden["tasks"] = scored_golden(run_lm_eval(tm, model_dir, list(CHOICE_TASKS), LIMIT_SCORED))
+            golden["tasks"] = scored_golden(run_lm_eval(tm, model_dir, list(CHOICE_TASKS), LIMIT_SCORED), model_dir, tok)
         if "wikitext_lm_eval" in sections:
-            wt = run_lm_eval(tm, model_dir, ["ptq_wikitext"], None, ",max_length=512")
+            wt = run_lm_eval(tm, model_dir, ["ptq_wikitext"], WIKITEXT_PAGES, ",max_length=512")
             w = {k.split(",")[0]: v for k, v in wt["results"]["ptq_wikitext"].items() if "," in k}
             w["max_length"] = 512
+            w["pages"] = WIKITEXT_PAGES
             first = lambda r: first(r[0]) if isinstance(r, (list, tuple)) else float(r)
             w["docs_loglikelihood"] = [first(s["resps"]) for s in sorted(wt["samples"]["ptq_wikitext"],
                                                                          key=lambda s: s["doc_id"])]
