@@ -71,9 +71,10 @@ TEST_CASE("tasks: log-likelihoods, predictions and metrics equal lm-eval's on qw
     opt.scoring = quiet();
     const ptq::TaskResult r = ptq::evaluate_task(micro(), micro_tok(), task, opt);
     REQUIRE(r.docs.size() == gdocs.size());
-    // lm-eval takes log_softmax of float32 logits; over 151,936 logits that is off by up to ~1e-4 nats per
-    // token on CPU. The golden file also has each request through transformers with a float64 log-softmax:
-    // we match that closely, and lm-eval's own numbers within its float32 error (docs/evaluation.md).
+    // lm-eval takes log_softmax of float32 logits; over 151,936 logits that is off by ~1e-4 nats per token on
+    // CPU. The golden file also has each request through transformers with a float64 log-softmax: we match that
+    // within 2e-4, and lm-eval's own number within 1e-3 or, where lm-eval itself is further than that from the
+    // float64 value, within lm-eval's own error + 2e-4 (docs/evaluation.md).
     double worst = 0, worst_f64 = 0;
     for (std::size_t d = 0; d < gdocs.size(); ++d) {
       INFO("doc " << d);
@@ -85,7 +86,7 @@ TEST_CASE("tasks: log-likelihoods, predictions and metrics equal lm-eval's on qw
       REQUIRE(r.docs[d].requests.size() == lls.size());
       for (std::size_t c = 0; c < lls.size(); ++c) {
         const auto& q = r.docs[d].requests[c];
-        const double tol = std::max(1e-3, 1.2e-4 * static_cast<double>(q.tokens));
+        const double tol = std::max(1e-3, std::fabs(lls[c] - f64[c]) + 2e-4);
         worst = std::max(worst, std::fabs(q.loglikelihood - lls[c]) / tol);
         worst_f64 = std::max(worst_f64, std::fabs(q.loglikelihood - f64[c]));
         CHECK(q.loglikelihood == Approx(f64[c]).margin(2e-4));
@@ -175,6 +176,20 @@ TEST_CASE("perplexity, lm-eval protocol: wikitext metrics equal lm-eval's at max
   double ll = 0;
   for (double v : doc_ll) ll += v;
   CHECK(-r.nll_sum == Approx(ll).epsilon(1e-4));
+  CHECK(*r.word_perplexity == Approx(g["word_perplexity"].get<double>()).epsilon(1e-4));
+  CHECK(*r.byte_perplexity == Approx(g["byte_perplexity"].get<double>()).epsilon(1e-4));
+  CHECK(*r.bits_per_byte == Approx(g["bits_per_byte"].get<double>()).epsilon(1e-4));
+}
+
+TEST_CASE("perplexity, lm-eval protocol: all 62 pages (PTQ_TEST_LEVEL=2)", "[eval][ppl][golden][slow]") {
+  if (ptq::test::test_level() < 2) {  // ~2 minutes on 2 cores; CI runs the 12-page case above
+    WARN("all-pages wikitext check skipped: set PTQ_TEST_LEVEL=2");
+    return;
+  }
+  const auto& g = golden()["wikitext_lm_eval_all"];
+  const auto pages = ptq::wikitext_pages(ptq::read_text_file(shared_dir() / "data/wikitext-2-raw-v1/wiki.test.raw"));
+  const auto r = ptq::perplexity_lm_eval(micro(), micro_tok(), pages, 512, 0, quiet());
+  CHECK(r.documents == 62);
   CHECK(*r.word_perplexity == Approx(g["word_perplexity"].get<double>()).epsilon(1e-4));
   CHECK(*r.byte_perplexity == Approx(g["byte_perplexity"].get<double>()).epsilon(1e-4));
   CHECK(*r.bits_per_byte == Approx(g["bits_per_byte"].get<double>()).epsilon(1e-4));

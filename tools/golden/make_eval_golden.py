@@ -14,6 +14,7 @@ Writes tests/data/eval_golden.json:
                          encode(context + continuation) (Hugging Face tokenizers), with the id counts
   wikitext_lm_eval       lm-eval `wikitext` at max_length 512 on the first 12 pages: word_perplexity,
                          byte_perplexity, bits_per_byte, and each page's rolling log-likelihood
+  wikitext_lm_eval_all   the same metrics over all 62 pages
   ppl_gptq.<seqlen>      per-window NLL sums (transformers, float32 model, float64 log-softmax) at seqlen 512, 2048
 MMLU uses 4 subjects (one per category) to keep the file small.
 
@@ -36,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import lm_eval  # noqa: E402
 import torch  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
+from make_tokenizer_golden import pages as wikitext_pages  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from transformers import Qwen2ForCausalLM  # noqa: E402
 
@@ -87,16 +89,7 @@ def convert_data(shared, tmp):
                         for r in csv.DictReader(f)]
             write_jsonl(tmp / f"mmlu_{subject}_{split}.jsonl", rows)
     raw = open(d / "wikitext-2-raw-v1/wiki.test.raw", encoding="utf-8").read()
-    pages, page = [], []
-    for line in raw.split("\n"):  # EleutherAI/wikitext_document_level's split
-        t = line.replace("= = =", "===").replace("= =", "==").strip()
-        if t.startswith("= ") and t.endswith(" ="):
-            if "\n".join(page).strip():
-                pages.append("\n".join(page))
-            page = []
-        page.append(line)
-    if "\n".join(page).strip():
-        pages.append("\n".join(page))
+    pages = wikitext_pages(raw)  # EleutherAI/wikitext_document_level's split
     write_jsonl(tmp / "wikitext.jsonl", [{"page": p} for p in pages])
 
 
@@ -221,7 +214,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=pathlib.Path, default=root / "../shared")
     ap.add_argument("--out", type=pathlib.Path, default=root / "tests/data/eval_golden.json")
-    ap.add_argument("--sections", default="requests,tasks,wikitext_lm_eval,ppl_gptq",
+    ap.add_argument("--sections", default="requests,tasks,wikitext_lm_eval,wikitext_lm_eval_all,ppl_gptq",
                     help="sections to (re)compute; the others are kept from an existing --out file")
     a = ap.parse_args()
     shared = a.shared.resolve()
@@ -251,6 +244,10 @@ def main():
                                                                          key=lambda s: s["doc_id"])]
             golden["wikitext_lm_eval"] = w
             print("lm-eval wikitext:", {k: v for k, v in w.items() if k != "docs_loglikelihood"})
+        if "wikitext_lm_eval_all" in sections:  # all 62 pages (~30 min on 2 cores)
+            wt = run_lm_eval(tm, model_dir, ["ptq_wikitext"], None, ",max_length=512")
+            w = {k.split(",")[0]: v for k, v in wt["results"]["ptq_wikitext"].items() if "," in k and "stderr" not in k}
+            golden["wikitext_lm_eval_all"] = dict(w, max_length=512, pages=62)
     if "ppl_gptq" in sections:
         golden["ppl_gptq"] = gptq_golden(shared, model_dir, tok)
     a.out.write_text(json.dumps(golden, indent=1) + "\n")

@@ -55,23 +55,16 @@ struct JsonlRow { std::size_t line; nlohmann::json value; };
 
 /// Rows of a JSONL file; a row that is not a JSON object is reported in `skipped`.
 inline std::vector<JsonlRow> read_jsonl(const fs::path& path, std::vector<std::string>& skipped) {
-  const std::string text = read_text_file(path);
   std::vector<JsonlRow> rows;
-  std::size_t pos = 0, line = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    ++line;
-    const std::string_view row(text.data() + pos, end - pos);
-    pos = end + 1;
-    if (py::strip(row).empty()) continue;
+  for_each_line(read_text_file(path), [&](std::size_t line, std::string_view row) {
+    if (py::strip(row).empty()) return;
     auto j = nlohmann::json::parse(row, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       skipped.push_back(fmt::format("{}:{}: not a JSON object", path.string(), line));
-      continue;
+      return;
     }
     rows.push_back({line, std::move(j)});
-  }
+  });
   return rows;
 }
 
@@ -180,15 +173,8 @@ inline TaskData load_hellaswag(const fs::path& file) {
 /// context, label, 4 endings). Approximate: ctx_b is not capitalized and WikiHow tags were handled differently.
 inline TaskData load_hellaswag_full_txt(const fs::path& file) {
   TaskData t{"hellaswag", file.string() + " (approximate: pre-processed full set)", {}, {}};
-  const std::string text = read_text_file(file);
   std::vector<std::string> lines;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    lines.emplace_back(text, pos, end - pos);
-    pos = end + 1;
-  }
+  for_each_line(read_text_file(file), [&](std::size_t, std::string_view l) { lines.emplace_back(l); });
   for (std::size_t b = 0; b + 6 <= lines.size(); b += 6) {
     const std::string where = fmt::format("{}:{}", file.string(), b + 1);
     const std::string& lab = lines[b + 1];
@@ -205,14 +191,8 @@ inline TaskData load_hellaswag_full_txt(const fs::path& file) {
 /// piqa from valid.jsonl (goal, sol1, sol2) and valid-labels.lst (one 0/1 per row).
 inline TaskData load_piqa(const fs::path& file, const fs::path& labels_file) {
   TaskData t{"piqa", file.string(), {}, {}};
-  const std::string labels_text = read_text_file(labels_file);
   std::vector<std::string> labels;
-  for (std::size_t pos = 0; pos < labels_text.size();) {
-    std::size_t end = labels_text.find('\n', pos);
-    if (end == std::string::npos) end = labels_text.size();
-    labels.emplace_back(py::strip(std::string_view(labels_text).substr(pos, end - pos)));
-    pos = end + 1;
-  }
+  for_each_line(read_text_file(labels_file), [&](std::size_t, std::string_view l) { labels.emplace_back(py::strip(l)); });
   const auto rows = detail::read_jsonl(file, t.skipped);
   check(rows.size() + t.skipped.size() == labels.size(), labels_file.string(), "",
         "{} labels for {} rows of {}: the files do not belong together", labels.size(), rows.size() + t.skipped.size(),

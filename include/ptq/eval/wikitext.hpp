@@ -21,22 +21,15 @@ namespace ptq {
 
 /// Reads the "text" field of every row of a JSONL file, in order (errors name the file and line).
 inline std::vector<std::string> read_jsonl_field(const fs::path& path, const std::string& field) {
-  const std::string text = read_text_file(path);
   std::vector<std::string> rows;
-  std::size_t pos = 0, line = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    ++line;
-    const std::string_view row(text.data() + pos, end - pos);
-    pos = end + 1;
-    if (row.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  for_each_line(read_text_file(path), [&](std::size_t line, std::string_view row) {
+    if (row.find_first_not_of(" \t\r") == std::string_view::npos) return;
     const auto j = nlohmann::json::parse(row, nullptr, false);
     check(!j.is_discarded() && j.is_object(), path.string(), fmt::format("line {}", line), "not a JSON object");
     check(j.contains(field) && j[field].is_string(), path.string(), fmt::format("line {}", line),
           "missing string field \"{}\"", field);
     rows.push_back(j[field].get<std::string>());
-  }
+  });
   return rows;
 }
 

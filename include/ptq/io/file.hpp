@@ -70,6 +70,18 @@ inline std::string read_text_file(const fs::path& path) {
   return ss.str();
 }
 
+/// Calls f(line_number (1-based), line) for each "\n"-terminated line of `text` (the last may lack "\n").
+template <class F>
+void for_each_line(std::string_view text, F&& f) {
+  std::size_t pos = 0, line = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    f(++line, text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+}
+
 /// Writes `path` atomically: `write(stream)` fills a temporary file in the same folder, which is flushed,
 /// fsync'ed and renamed over `path`. A crash or an exception leaves either the old file or the new one.
 inline void write_file_atomic(const fs::path& path, const std::function<void(std::ostream&)>& write) {
