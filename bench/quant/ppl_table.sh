@@ -11,7 +11,7 @@ data=../shared/data/wikitext-2-raw-v1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ppl() { "$ptq" ppl --model "$1" --data "$data/test.jsonl" --seqlen 512 --max-windows "$windows" --json |
-        python3 -c 'import json,sys; print(f"{json.load(sys.stdin)[\"ppl\"]:.2f}")'; }
+        python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["ppl"])'; }
 echo "| model | bf16 | RTN W4 g128 sym | GPTQ W4 g128 sym | RTN W3 g128 asym | GPTQ W3 g128 asym |"
 echo "|---|---|---|---|---|---|"
 for m in qwen2-micro qwen2-micro-outliers; do

@@ -9,7 +9,6 @@
 #include "ptq/core/config.hpp"
 
 #include <bit>
-#include <concepts>
 #include <cstdint>
 
 namespace ptq {
@@ -67,10 +66,6 @@ PTQ_HOST_DEVICE fp16 to_fp16(float f) {
   }
   return fp16{static_cast<std::uint16_t>(out | sign)};
 }
-
-/// Storage types a weight tensor may have, as a compile-time list for typed code.
-template <class T>
-concept FloatStorage = std::same_as<T, float> || std::same_as<T, bf16> || std::same_as<T, fp16>;
 
 PTQ_HOST_DEVICE float to_float(float f) { return f; }
 

@@ -47,7 +47,9 @@ inline PerplexityResult perplexity_gptq(const Qwen2Model& model, std::span<const
                                               static_cast<std::size_t>(w)));
   }
   const ScoreTotals t = score_segments(model, segments, static_cast<std::size_t>(windows), opt, "ppl (gptq)");
-  PerplexityResult r{"gptq", seqlen};
+  PerplexityResult r;
+  r.protocol = "gptq";
+  r.seqlen = seqlen;
   r.windows = windows;
   for (std::int64_t w = 0; w < windows; ++w) {
     r.nll_sum -= t.loglikelihood[w];
@@ -92,7 +94,9 @@ inline PerplexityResult perplexity_lm_eval(const Qwen2Model& model, const Tokeni
                                            std::int64_t max_length, std::int64_t max_documents, const ScoringOptions& opt) {
   check(max_length >= 1, "", "max_length", "must be positive, got {}", max_length);
   const std::int32_t prefix = prefix_token(tok, model.config());
-  PerplexityResult r{"lm-eval", max_length};
+  PerplexityResult r;
+  r.protocol = "lm-eval";
+  r.seqlen = max_length;
   const std::size_t docs = max_documents > 0 ? std::min(pages.size(), static_cast<std::size_t>(max_documents)) : pages.size();
   std::vector<ScoreSegment> segments;
   for (std::size_t d = 0; d < docs; ++d) {

@@ -65,13 +65,13 @@ inline Qwen2Model make_synthetic_qwen2(const Qwen2Config& c, std::uint64_t seed,
     Qwen2Layer layer;
     layer.input_layernorm.assign(static_cast<std::size_t>(h), 1.0f);
     layer.post_attention_layernorm.assign(static_cast<std::size_t>(h), 1.0f);
-    layer.q_proj = {matrix(p + "self_attn.q_proj.weight", c.q_dim(), h), bias(c.q_dim())};
-    layer.k_proj = {matrix(p + "self_attn.k_proj.weight", c.kv_dim(), h), bias(c.kv_dim())};
-    layer.v_proj = {matrix(p + "self_attn.v_proj.weight", c.kv_dim(), h), bias(c.kv_dim())};
-    layer.o_proj = {matrix(p + "self_attn.o_proj.weight", h, c.q_dim()), {}};
-    layer.gate_proj = {matrix(p + "mlp.gate_proj.weight", inter, h), {}};
-    layer.up_proj = {matrix(p + "mlp.up_proj.weight", inter, h), {}};
-    layer.down_proj = {matrix(p + "mlp.down_proj.weight", h, inter), {}};
+    layer.q_proj = {matrix(p + "self_attn.q_proj.weight", c.q_dim(), h), bias(c.q_dim()), nullptr};
+    layer.k_proj = {matrix(p + "self_attn.k_proj.weight", c.kv_dim(), h), bias(c.kv_dim()), nullptr};
+    layer.v_proj = {matrix(p + "self_attn.v_proj.weight", c.kv_dim(), h), bias(c.kv_dim()), nullptr};
+    layer.o_proj = {matrix(p + "self_attn.o_proj.weight", h, c.q_dim()), {}, nullptr};
+    layer.gate_proj = {matrix(p + "mlp.gate_proj.weight", inter, h), {}, nullptr};
+    layer.up_proj = {matrix(p + "mlp.up_proj.weight", inter, h), {}, nullptr};
+    layer.down_proj = {matrix(p + "mlp.down_proj.weight", h, inter), {}, nullptr};
     w.layers.push_back(std::move(layer));
   }
   w.norm.assign(static_cast<std::size_t>(h), 1.0f);
