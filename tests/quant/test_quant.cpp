@@ -121,6 +121,11 @@ TEST_CASE("W4A16 product through packed panels equals the product with the dequa
       ptq::ref::linear(x.data(), m, ptq::PackedRows{p}, {}, y.data());
       ptq::ref::gemm_nt(m, n, k, 1.0f, x.data(), k, deq.data(), k, 0.0f, ref.data(), n);
       for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == Approx(ref[i]).margin(1e-5));
+      if (ptq::can_gemv_w4(p)) {  // the direct-from-codes path: same values up to float summation order
+        std::vector<float> g(y.size());
+        ptq::gemv_w4(p, x.data(), m, g.data());
+        for (std::size_t i = 0; i < g.size(); ++i) REQUIRE(g[i] == Approx(ref[i]).margin(1e-4).epsilon(1e-4));
+      }
     }
   }
 }

@@ -1,7 +1,10 @@
-/// @file A progress line on stderr: done/total, rate and ETA, redrawn at most twice a second.
+/// @file A progress line on stderr: done/total, rate and ETA, redrawn at most twice a second on a terminal;
+/// into a log file (stderr not a terminal) a plain line every 10 seconds instead.
 #pragma once
 
 #include <fmt/format.h>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,7 +23,8 @@ class Progress {
   void advance(double n) {
     done_ += n;
     const auto now = Clock::now();
-    if (enabled_ && (now - last_ > std::chrono::milliseconds(500) || done_ >= total_)) {
+    const auto every = tty_ ? std::chrono::milliseconds(500) : std::chrono::milliseconds(10000);
+    if (enabled_ && (now - last_ > every || (tty_ && done_ >= total_))) {
       last_ = now;
       draw();
     }
@@ -29,7 +33,7 @@ class Progress {
     if (!enabled_ || finished_) return;
     finished_ = true;
     draw();
-    std::fputc('\n', stderr);
+    if (tty_) std::fputc('\n', stderr);
   }
 
  private:
@@ -39,14 +43,15 @@ class Progress {
     const double rate = secs > 0.2 ? done_ / secs : 0;  // no rate from the first instants
     const double eta = rate > 0 ? (total_ - done_) / rate : 0;  // 0 until a rate is known
     const int pct = total_ > 0 ? static_cast<int>(100 * done_ / total_) : 100;
-    fmt::print(stderr, "\r{}: {:3d}% {:.0f}/{:.0f} {} | {:.1f} {}/s | {:.0f}s elapsed, ETA {:.0f}s   ", label_, pct,
-               done_, total_, unit_, rate, unit_, secs, eta);
+    fmt::print(stderr, "{}{}: {:3d}% {:.0f}/{:.0f} {} | {:.1f} {}/s | {:.0f}s elapsed, ETA {:.0f}s{}", tty_ ? "\r" : "",
+               label_, pct, done_, total_, unit_, rate, unit_, secs, eta, tty_ ? "   " : "\n");
     std::fflush(stderr);
   }
   std::string label_, unit_;
   double total_, done_ = 0;
   bool enabled_, finished_ = false;
-  Clock::time_point start_ = Clock::now(), last_{};
+  bool tty_ = ::isatty(STDERR_FILENO) != 0;
+  Clock::time_point start_ = Clock::now(), last_ = start_;
 };
 
 }  // namespace ptq

@@ -48,7 +48,7 @@ struct TaskResult {
 
 struct EvalOptions {
   std::int64_t max_length = 2048;  // lm-eval max_length: longer inputs are cut from the left
-  std::size_t limit = 0;           // 0: all docs; else the first `limit` (lm-eval --limit)
+  std::size_t limit = 0;           // 0: all docs; else the first `limit` (lm-eval --limit; MMLU: per subject)
   ScoringOptions scoring;
 };
 
@@ -125,15 +125,21 @@ inline std::size_t char_count(std::string_view s) {
 inline TaskResult evaluate_task(const Qwen2Model& model, const Tokenizer& tok, const TaskData& task,
                                 const EvalOptions& opt) {
   TaskResult result{task.name, task.data, task.docs.size(), task.skipped, {}, {}};
-  const std::size_t ndocs = opt.limit ? std::min(opt.limit, task.docs.size()) : task.docs.size();
+  // The docs to score: the first `limit` of the task, or, for MMLU, of each subject (lm-eval applies --limit
+  // to every subtask).
+  std::vector<const Doc*> chosen;
+  std::map<std::string, std::size_t> per_subject;
+  for (const Doc& doc : task.docs)
+    if (!opt.limit || per_subject[doc.subject]++ < opt.limit) chosen.push_back(&doc);
+  const std::size_t ndocs = chosen.size();
   const std::int32_t prefix = prefix_token(tok, model.config());
 
   // One output per (doc, choice); one segment per group of choices sharing context ids.
   std::vector<std::size_t> first_output(ndocs + 1, 0);
-  for (std::size_t d = 0; d < ndocs; ++d) first_output[d + 1] = first_output[d] + task.docs[d].num_choices();
+  for (std::size_t d = 0; d < ndocs; ++d) first_output[d + 1] = first_output[d] + chosen[d]->num_choices();
   std::vector<ScoreSegment> segments;
   for (std::size_t d = 0; d < ndocs; ++d) {
-    const Doc& doc = task.docs[d];
+    const Doc& doc = *chosen[d];
     std::vector<detail::EncodedPair> pairs;
     for (std::size_t c = 0; c < doc.num_choices(); ++c) pairs.push_back(detail::encode_pair(tok, doc.context(c), doc.continuation(c), prefix));
     std::vector<bool> done(pairs.size(), false);
@@ -185,9 +191,9 @@ inline TaskResult evaluate_task(const Qwen2Model& model, const Tokenizer& tok, c
   std::vector<double> acc, acc_norm;
   std::map<std::string, std::vector<double>> by_subject;
   for (std::size_t d = 0; d < ndocs; ++d) {
-    const Doc& doc = task.docs[d];
+    const Doc& doc = *chosen[d];
     DocResult r;
-    r.doc = d;
+    r.doc = doc.index;
     std::vector<double> ll, ll_norm;
     for (std::size_t c = 0; c < doc.num_choices(); ++c) {
       const std::size_t o = first_output[d] + c;

@@ -32,9 +32,21 @@ struct Linear {
 };
 
 /// y (M, out) = x (M, in) · W^T + b, with W dense or packed (dequantized panel by panel).
+/// Up to this many input rows, a W4 product reads the packed codes directly (gemv_w4) instead of
+/// dequantizing panels: measured on Qwen2.5-7B shapes (bench_matmul), see docs/quantization.md.
+inline constexpr std::int64_t kGemvMaxRows = 1;  // at 2 rows the panel path is already faster
+
 inline void apply(const Linear& l, const float* x, std::int64_t m, float* y) {
-  if (l.packed) ref::linear(x, m, PackedRows{*l.packed}, l.bias, y);
-  else ref::linear(x, m, l.weight, l.bias, y);
+  if (l.packed && m <= kGemvMaxRows && can_gemv_w4(*l.packed)) {
+    gemv_w4(*l.packed, x, m, y);
+    if (!l.bias.empty())
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < l.bias.size(); ++j) y[i * static_cast<std::int64_t>(l.bias.size()) + j] += l.bias[j];
+  } else if (l.packed) {
+    ref::linear(x, m, PackedRows{*l.packed}, l.bias, y);
+  } else {
+    ref::linear(x, m, l.weight, l.bias, y);
+  }
 }
 
 struct Qwen2Layer {

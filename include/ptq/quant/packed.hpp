@@ -124,6 +124,37 @@ struct PackedRows {
   void load(std::int64_t row0, std::int64_t rows, float* out) const { p.dequantize_rows(row0, rows, out); }
 };
 
+/// y (M, N) = x (M, K) · W^T straight from 4-bit codes, for small M (decode-time GEMV): per output row and
+/// group, Σ s (q - z) x = s (Σ q x - z Σ x), so the codes are never expanded to a float32 matrix; each input row
+/// is read once per group. W4 without act-order only (can_gemv_w4); threads split the output rows.
+inline bool can_gemv_w4(const PackedWeight& p) { return p.spec.bits == 4 && p.g_idx.empty() && p.group() % 8 == 0 && p.k % 8 == 0; }
+
+inline void gemv_w4(const PackedWeight& p, const float* x, std::int64_t m, float* y) {
+  const std::int64_t k = p.k, n = p.n, gs = p.group(), ng = p.groups(), words = p.words_per_row();
+  std::vector<float> xsum(static_cast<std::size_t>(m * ng), 0.0f);  // Σ x over each group, per input row
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t c = 0; c < k; ++c) xsum[i * ng + c / gs] += x[i * k + c];
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < n; ++r) {
+    const std::uint32_t* q = p.qweight.data() + r * words;
+    for (std::int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k;
+      float total = 0;
+      for (std::int64_t g = 0; g < ng; ++g) {
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // 8 lanes: the 8 nibbles of a word
+        for (std::int64_t w = g * gs / 8; w < std::min(k, (g + 1) * gs) / 8; ++w) {
+          const std::uint32_t word = q[w];
+          for (int j = 0; j < 8; ++j) acc[j] += static_cast<float>((word >> (4 * j)) & 15u) * xi[w * 8 + j];
+        }
+        const float dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        const GroupParams gp = p.params(r, g);
+        total += gp.scale * (dot - static_cast<float>(gp.zero) * xsum[i * ng + g]);
+      }
+      y[i * n + r] = total;
+    }
+  }
+}
+
 /// Round-to-nearest of a float32 weight (N, K) row-major onto `spec` with the given grid convention.
 inline PackedWeight quantize_rtn(std::span<const float> w, std::int64_t n, std::int64_t k, const QuantSpec& spec,
                                  Grid grid = Grid::kGptq) {

@@ -1,0 +1,71 @@
+/// @file Weight-only quantized product on the CPU, y (M, N) = x (M, K) · W^T, against the float32 BLAS
+/// product and the bf16 panel path in the same run, on Qwen2.5-7B layer shapes.
+///
+///   build/bench/bench_matmul [--reps 7]
+/// Prints CSV: shape, M, scheme, median ms, GB/s of weight traffic, speedup over float32 sgemm.
+/// Rows: fp32 sgemm (baseline), bf16 panels, W4 panels (dequantize to float32, then sgemm), W4 gemv
+/// (reads the codes directly; the model uses it up to kGemvMaxRows input rows).
+#include "ptq/core/rng.hpp"
+#include "ptq/kernels/ref/linear.hpp"
+#include "ptq/quant/packed.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <vector>
+
+namespace {
+
+// Swept axes.
+constexpr std::int64_t kShapes[][2] = {{3584, 18944}, {18944, 3584}};  // (N, K): down_proj, gate/up_proj
+constexpr std::int64_t kBatch[] = {1, 16};
+
+double median_ms(int reps, const std::function<void()>& f) {
+  f();  // warm-up
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"W4A16 / bf16 / fp32 CPU products on Qwen2.5-7B shapes"};
+  int reps = 7;
+  app.add_option("--reps", reps)->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  fmt::print("shape,M,weights,median_ms,weight_GB_per_s,speedup_vs_fp32\n");
+  for (const auto& [n, k] : kShapes) {
+    ptq::Rng rng(1);
+    std::vector<float> w(static_cast<std::size_t>(n * k));
+    for (auto& v : w) v = 0.02f * rng.normal();
+    std::vector<ptq::bf16> wb(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) wb[i] = ptq::to_bf16(w[i]);
+    const ptq::TensorRef ref_bf16{"w", ptq::DType::kBF16, {n, k}, reinterpret_cast<const std::byte*>(wb.data())};
+    const auto packed = ptq::quantize_rtn(w, n, k, {4, 128, ptq::Symmetry::kSymmetric});
+    for (const std::int64_t m : kBatch) {
+      std::vector<float> x(static_cast<std::size_t>(m * k), 0.5f), y(static_cast<std::size_t>(m * n));
+      const double fp32 = median_ms(reps, [&] { ptq::ref::gemm_nt(m, n, k, 1.0f, x.data(), k, w.data(), k, 0.0f, y.data(), n); });
+      const double bf16 = median_ms(reps, [&] { ptq::ref::linear(x.data(), m, ref_bf16, {}, y.data()); });
+      const double w4 = median_ms(reps, [&] { ptq::ref::linear(x.data(), m, ptq::PackedRows{packed}, {}, y.data()); });
+      const double gemv = median_ms(reps, [&] { ptq::gemv_w4(packed, x.data(), m, y.data()); });
+      const std::string shape = fmt::format("{}x{}", n, k);
+      auto row = [&](const char* name, double ms, double bytes) {
+        fmt::print("{},{},{},{:.3f},{:.2f},{:.2f}\n", shape, m, name, ms, bytes / ms / 1e6, fp32 / ms);
+      };
+      row("fp32", fp32, static_cast<double>(w.size()) * 4);
+      row("bf16", bf16, static_cast<double>(w.size()) * 2);
+      row("w4g128s", w4, static_cast<double>(packed.nbytes()));
+      row("w4g128s_gemv", gemv, static_cast<double>(packed.nbytes()));
+    }
+  }
+  return 0;
+}
