@@ -34,7 +34,7 @@ struct Linear {
 /// y (M, out) = x (M, in) · W^T + b, with W dense or packed (dequantized panel by panel).
 /// Up to this many input rows, a W4 product reads the packed codes directly (gemv_w4) instead of
 /// dequantizing panels: measured on Qwen2.5-7B shapes (bench_matmul), see docs/quantization.md.
-inline constexpr std::int64_t kGemvMaxRows = 1;  // at 2 rows the panel path is already faster
+inline constexpr std::int64_t kGemvMaxRows = 3;  // gemv costs ~5 ms a row on 7B shapes, fp32 panels ~20-27 ms
 
 inline void apply(const Linear& l, const float* x, std::int64_t m, float* y) {
   if (l.packed && m <= kGemvMaxRows && can_gemv_w4(*l.packed)) {

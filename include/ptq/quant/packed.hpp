@@ -15,6 +15,10 @@
 
 #include <cstdint>
 #include <span>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 namespace ptq {
@@ -129,6 +133,30 @@ struct PackedRows {
 /// is read once per group. W4 without act-order only (can_gemv_w4); threads split the output rows.
 inline bool can_gemv_w4(const PackedWeight& p) { return p.spec.bits == 4 && p.g_idx.empty() && p.group() % 8 == 0 && p.k % 8 == 0; }
 
+namespace detail {
+/// Σ_j code_j · x_j over `words` words of 8 nibbles (code j of word w is bits 4j..4j+3) and 8·words floats.
+inline float dot_w4(const std::uint32_t* q, const float* x, std::int64_t words) {
+#if defined(__AVX2__) && defined(__FMA__)
+  // Broadcast the word, shift lane j right by 4j, mask: the 8 codes as int32 lanes; convert and multiply-add.
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i mask = _mm256_set1_epi32(15);
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t w = 0; w < words; ++w) {
+    const __m256i codes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(q[w])), shifts), mask);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), _mm256_loadu_ps(x + 8 * w), acc);
+  }
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+#else
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // same lane order and pairing as the AVX2 path
+  for (std::int64_t w = 0; w < words; ++w)
+    for (int j = 0; j < 8; ++j) acc[j] += static_cast<float>((q[w] >> (4 * j)) & 15u) * x[8 * w + j];
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+#endif
+}
+}  // namespace detail
+
 inline void gemv_w4(const PackedWeight& p, const float* x, std::int64_t m, float* y) {
   const std::int64_t k = p.k, n = p.n, gs = p.group(), ng = p.groups(), words = p.words_per_row();
   std::vector<float> xsum(static_cast<std::size_t>(m * ng), 0.0f);  // Σ x over each group, per input row
@@ -141,12 +169,8 @@ inline void gemv_w4(const PackedWeight& p, const float* x, std::int64_t m, float
       const float* xi = x + i * k;
       float total = 0;
       for (std::int64_t g = 0; g < ng; ++g) {
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // 8 lanes: the 8 nibbles of a word
-        for (std::int64_t w = g * gs / 8; w < std::min(k, (g + 1) * gs) / 8; ++w) {
-          const std::uint32_t word = q[w];
-          for (int j = 0; j < 8; ++j) acc[j] += static_cast<float>((word >> (4 * j)) & 15u) * xi[w * 8 + j];
-        }
-        const float dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        const std::int64_t w0 = g * gs / 8, w1 = std::min(k, (g + 1) * gs) / 8;
+        const float dot = detail::dot_w4(q + w0, xi + w0 * 8, w1 - w0);
         const GroupParams gp = p.params(r, g);
         total += gp.scale * (dot - static_cast<float>(gp.zero) * xsum[i * ng + g]);
       }
