@@ -359,20 +359,15 @@ inline Tokenizer Tokenizer::from_vocab_merges(const fs::path& dir) {
     check(id.is_number_integer(), vsrc, tok, "non-integer id");
     t.add_vocab(tok, id.get<std::int32_t>(), vsrc);
   }
-  const std::string merges = read_text_file(dir / "merges.txt");
   std::int32_t rank = 0;
-  std::size_t pos = 0;
-  while (pos < merges.size()) {
-    std::size_t end = merges.find('\n', pos);
-    if (end == std::string::npos) end = merges.size();
-    std::string_view line(merges.data() + pos, end - pos);
-    pos = end + 1;
+  for_each_line(read_text_file(dir / "merges.txt"), [&](std::size_t line_no, std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line.starts_with("#version")) continue;
+    if (line.empty() || line.starts_with("#version")) return;
     const auto space = line.find(' ');
-    check(space != std::string_view::npos && space > 0, msrc, fmt::format("line {}", rank + 2), "\"{}\" is not \"left right\"", line);
+    check(space != std::string_view::npos && space > 0, msrc, fmt::format("line {}", line_no),
+          "\"{}\" is not \"left right\"", line);
     t.add_merge(line.substr(0, space), line.substr(space + 1), rank++, msrc);
-  }
+  });
   t.nfc_ = true;
   t.regex_.emplace(std::string(kQwen2Pattern), msrc);
   if (fs::exists(dir / "tokenizer_config.json")) {
