@@ -77,7 +77,7 @@ std::vector<T> tensor_values(const TensorRef& t) {
       ptq_thrown_ = true;                                                         \
       const std::string msg_ = e.what();                                          \
       INFO("error message: " << msg_);                                            \
-      for (const std::string& frag_ : {__VA_ARGS__}) CHECK_THAT(msg_, Catch::Contains(frag_)); \
+      for (const std::string& frag_ : std::initializer_list<std::string>{__VA_ARGS__}) CHECK_THAT(msg_, Catch::Contains(frag_)); \
     }                                                                             \
     CHECK(ptq_thrown_);                                                           \
   } while (0)

@@ -4,17 +4,17 @@
 ///                [--ids-out FILE]             token ids (int32 little-endian), count printed
 ///   ptq tokenize --tokenizer DIR --decode --input IDS_FILE [--text-out FILE]
 ///   ptq ppl --model DIR --data FILE --protocol gptq|lm-eval --seqlen N [--max-windows K] [--json]
-///   ptq quantize --model DIR --method rtn|gptq --bits B --group G --sym|--asym [--calib FILE --nsamples N
-///                --seqlen L --seed S] [--act-order] --out DIR [--json]
+///   ptq quantize --model DIR --method rtn|gptq|awq --bits B --group G --sym|--asym [--calib FILE --nsamples N
+///                --seqlen L --seed S] [--act-order] [--format native|gptq|awq] --out DIR [--json]
+///   ptq export --model QUANTIZED_DIR --format native|gptq|awq --out DIR
 ///   ptq eval --model DIR --tasks LIST --data-dir DIR [--limit N] [--num-fewshot K] [--json] [--log-samples FILE]
 /// Errors in inputs are reported as "file: item: problem" with exit code 2.
 #include "ptq/eval/harness.hpp"
 #include "ptq/eval/wikitext.hpp"
 #include "ptq/io/llama2c.hpp"
 #include "ptq/quant/checkpoint.hpp"
+#include "ptq/core/memory.hpp"
 #include "ptq/quant/pipeline.hpp"
-
-#include <sys/resource.h>
 #include "ptq/tokenizer/tokenizer.hpp"
 #include "ptq/model/qwen2.hpp"
 
@@ -26,18 +26,9 @@
 
 namespace {
 
-/// Peak resident set size of this process so far (bytes).
-std::size_t peak_rss_bytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<std::size_t>(u.ru_maxrss) * 1024;
-}
-
-/// Text for calibration or perplexity: a JSONL file's "text" rows joined with "\n\n", or a raw text file.
-std::string read_corpus(const std::string& path) {
-  return path.ends_with(".jsonl") ? ptq::join_rows(ptq::read_jsonl_field(path, "text"), "\n\n") : ptq::read_text_file(path);
-}
-
+namespace fs = std::filesystem;
+using ptq::peak_rss_bytes;
+using ptq::read_corpus;
 
 int run_info(const std::string& model_path, bool check_finite) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -224,29 +215,39 @@ int run_eval(const EvalArgs& a) {
 }
 
 struct QuantizeArgs {
-  std::string model, method = "gptq", calib = "../shared/data/wikitext-2-raw-v1/validation.jsonl", out;
+  std::string model, method = "gptq", calib = "../shared/data/wikitext-2-raw-v1/validation.jsonl", out, feed;
+  std::string format = "native";
   int bits = 4, group = 128;
-  bool asym = false, act_order = false, static_groups = false, json = false;
-  ptq::CalibrationParams calibration;
+  bool asym = false, act_order = false, static_groups = false, no_clip = false, json = false;
+  ptq::CalibrationParams calibration{.nsamples = 128, .seqlen = 0, .seed = 0};  // seqlen 0: the method's default
   float damp = 0.01f;
   int block_size = 128;
 };
 
 int run_quantize(const QuantizeArgs& a) {
+  ptq::check(!fs::exists(a.out), a.out, "", "already exists; choose a new output folder");
+  const ptq::CheckpointFormat format = ptq::parse_format(a.format);
   auto model = ptq::Qwen2Model::load(a.model);
-  ptq::check(!ptq::load_quantization_spec(model.dir()).has_value(), a.model, "quantization_config",
+  ptq::check(!ptq::load_quantization(model.dir()).has_value(), a.model, "quantization_config",
              "the model is already quantized");
   ptq::QuantizeOptions opt;
-  ptq::check(a.method == "rtn" || a.method == "gptq", "", "--method", "\"{}\" is not rtn or gptq", a.method);
-  opt.method = a.method == "rtn" ? ptq::Method::kRtn : ptq::Method::kGptq;
+  opt.method = ptq::parse_method(a.method);
   opt.spec = {a.bits, a.group, a.asym ? ptq::Symmetry::kAsymmetric : ptq::Symmetry::kSymmetric};
   opt.gptq = {a.damp, a.block_size, a.act_order, a.static_groups};
+  opt.awq.clip = !a.no_clip;
+  ptq::check(a.feed.empty() || a.feed == "quantized" || a.feed == "full", "", "--feed", "\"{}\" is not quantized or full",
+             a.feed);
+  if (!a.feed.empty()) opt.feed_quantized = a.feed == "quantized";
+  opt.resume_dir = a.out + ".partial";
   opt.progress = !a.json;
+  ptq::CalibrationParams cp = a.calibration;
+  if (cp.seqlen == 0) cp.seqlen = ptq::default_calibration(opt.method).seqlen;
   std::vector<std::vector<std::int32_t>> calib;
-  if (opt.method == ptq::Method::kGptq) {
+  if (opt.method != ptq::Method::kRtn) {
     const auto tok = ptq::Tokenizer::load(model.dir());
-    calib = ptq::calibration_windows(tok.encode(read_corpus(a.calib)), a.calibration);
+    calib = ptq::calibration_windows(tok.encode(read_corpus(a.calib)), cp);
   }
+  if (fs::exists(opt.resume_dir) && !a.json) fmt::print("resuming from the finished layers in {}\n", opt.resume_dir.string());
   const ptq::QuantizeReport rep = ptq::quantize_model(model, opt, calib);
   nlohmann::ordered_json info{{"method", a.method}, {"producer", "ptq"}};
   if (opt.method == ptq::Method::kGptq) {
@@ -254,13 +255,18 @@ int run_quantize(const QuantizeArgs& a) {
     info["block_size"] = a.block_size;
     info["desc_act"] = a.act_order;
     info["static_groups"] = a.static_groups;
-    info["calibration"] = {{"file", a.calib}, {"nsamples", a.calibration.nsamples}, {"seqlen", a.calibration.seqlen},
-                           {"seed", a.calibration.seed}};
   }
-  ptq::save_quantized(model, opt.spec, a.out, info);
+  if (opt.method == ptq::Method::kAwq) info["awq"] = fmt::format("{}", opt.awq);
+  if (opt.method != ptq::Method::kRtn) {
+    info["feed_quantized"] = opt.feeds_quantized();
+    info["calibration"] = {{"file", a.calib}, {"nsamples", cp.nsamples}, {"seqlen", cp.seqlen}, {"seed", cp.seed}};
+  }
+  ptq::save_quantized(model, opt.spec, a.out, info, format);
+  fs::remove_all(opt.resume_dir);
   nlohmann::ordered_json j{{"method", a.method}, {"scheme", ptq::config_name(opt.spec)}, {"model", a.model},
-                           {"out", a.out}, {"quant_seconds", rep.seconds}, {"linear_bytes_before", rep.bytes_before},
-                           {"linear_bytes_after", rep.bytes_after}, {"peak_rss_bytes", peak_rss_bytes()}};
+                           {"out", a.out}, {"quant_seconds", rep.seconds}, {"resumed_layers", rep.resumed_layers},
+                           {"linear_bytes_before", rep.bytes_before}, {"linear_bytes_after", rep.bytes_after},
+                           {"peak_rss_bytes", peak_rss_bytes()}};
   if (a.json) {
     fmt::print("{}\n", j.dump());
   } else {
@@ -268,6 +274,18 @@ int run_quantize(const QuantizeArgs& a) {
                a.method, ptq::config_name(opt.spec), rep.layers.size(), rep.seconds, rep.bytes_before / 1e6,
                rep.bytes_after / 1e6, peak_rss_bytes() / 1e6, a.out);
   }
+  return 0;
+}
+
+/// Rewrites a quantized checkpoint (any format ptq reads) in another format: the same codes, grids and tensors.
+int run_export(const std::string& model_path, const std::string& format_name, const std::string& out) {
+  const ptq::CheckpointFormat format = ptq::parse_format(format_name);
+  const auto model = ptq::Qwen2Model::load(model_path);
+  const auto q = ptq::load_quantization(model.dir());
+  ptq::check(q.has_value(), model.dir().string(), "quantization_config", "not a quantized checkpoint");
+  const auto source = nlohmann::ordered_json::parse(ptq::read_text_file(model.dir() / "config.json"))["quantization_config"];
+  ptq::save_quantized(model, q->spec, out, {{"exported_from", ptq::format_name(q->format)}, {"source", source}}, format);
+  fmt::print("wrote {} ({} format, {})\n", out, ptq::format_name(format), ptq::config_name(q->spec));
   return 0;
 }
 
@@ -321,26 +339,36 @@ int main(int argc, char** argv) {
   eval->add_flag("--json", ea.json, "Print one JSON object");
 
   QuantizeArgs qa;
-  auto* quantize = app.add_subcommand("quantize", "Quantize a model (RTN or GPTQ) and write a checkpoint folder");
+  auto* quantize = app.add_subcommand("quantize", "Quantize a model (RTN, GPTQ or AWQ) and write a checkpoint folder");
   quantize->add_option("--model", qa.model, "Hugging Face model folder or cache entry")->required();
-  quantize->add_option("--method", qa.method, "rtn | gptq")->capture_default_str();
+  quantize->add_option("--method", qa.method, "rtn | gptq | awq")->capture_default_str();
   quantize->add_option("--bits", qa.bits, "Code width, 2..8")->capture_default_str();
   quantize->add_option("--group", qa.group, "Group size (0: per output channel)")->capture_default_str();
   quantize->add_flag("--asym", qa.asym, "Asymmetric (zero point); default symmetric");
   quantize->add_flag("!--sym", qa.asym, "Symmetric (the default)");
   quantize->add_option("--calib", qa.calib, "Calibration text (.jsonl rows joined with \\n\\n, or raw text)")->capture_default_str();
   quantize->add_option("--nsamples", qa.calibration.nsamples, "Calibration windows")->capture_default_str();
-  quantize->add_option("--seqlen", qa.calibration.seqlen, "Tokens per calibration window")->capture_default_str();
+  quantize->add_option("--seqlen", qa.calibration.seqlen, "Tokens per calibration window (default: GPTQ 2048, AWQ 512)");
   quantize->add_option("--seed", qa.calibration.seed, "Seed for window positions")->capture_default_str();
   quantize->add_option("--damp", qa.damp, "GPTQ damping (fraction of mean diag H)")->capture_default_str();
   quantize->add_option("--block-size", qa.block_size, "GPTQ lazy-batch width")->capture_default_str();
   quantize->add_flag("--act-order", qa.act_order, "GPTQ: columns by decreasing Hessian diagonal (stores g_idx)");
   quantize->add_flag("--static-groups", qa.static_groups, "GPTQ: group grids from the original weights");
+  quantize->add_flag("--no-clip", qa.no_clip, "AWQ: skip the clipping search");
+  quantize->add_option("--feed", qa.feed, "Next layer's calibration input: quantized | full (default: GPTQ quantized, AWQ full)");
   quantize->add_option("--out", qa.out, "Output folder (must not exist)")->required();
+  quantize->add_option("--format", qa.format, "Output layout: native | gptq (v1) | awq (GEMM)")->capture_default_str();
   quantize->add_flag("--json", qa.json, "Print one JSON object");
+
+  std::string export_model, export_format, export_out;
+  auto* exporter = app.add_subcommand("export", "Rewrite a quantized checkpoint as native, GPTQ v1 or AWQ GEMM");
+  exporter->add_option("--model", export_model, "Quantized checkpoint folder")->required();
+  exporter->add_option("--format", export_format, "native | gptq | awq")->required();
+  exporter->add_option("--out", export_out, "Output folder (must not exist)")->required();
   CLI11_PARSE(app, argc, argv);
   try {
     if (*quantize) return run_quantize(qa);
+    if (*exporter) return run_export(export_model, export_format, export_out);
     if (*ppl) return run_ppl(pa);
     if (*eval) return run_eval(ea);
     if (*info) return run_info(model_path, !no_check);

@@ -12,6 +12,10 @@ report agreement with the exact reference.
 Writes tests/data/quant_golden.safetensors: <layer>.w (BF16 (N, K)), <layer>.x (BF16 (T, K): inputs on 512
 WikiText-2 validation tokens), and per case <layer>.<case>.codes (U8 (N, K)) + .scales (F32) + .zeros (F32)
 + .loss for the cases rtn_w4g128s, gptq_w4g128s, gptq_w4g128a, gptq_w3g128a, gptq_w4g128s_actorder.
+AWQ (a faithful transcription of AutoAWQ's AwqQuantizer: scale search with duo scaling, folding, clip search,
+zero-point grid) of layer 1's MLP: mlp.x (BF16 (T, 128): the MLP input), gate_proj.w / up_proj.w, and per case
+awq_w4g128a / awq_w3g128a: <linear>.<case>.codes / .scales / .zeros, mlp.<case>.ratios (F32 [r_mlp, r_down])
+and mlp.<case>.error (F64: squared error of the quantized MLP's output against the original).
 
 Usage: python tools/golden/make_quant_golden.py [--shared ../shared] [--out tests/data/quant_golden.safetensors]
 Needs (PyPI): torch, transformers, tokenizers, safetensors.
@@ -27,7 +31,8 @@ from tokenizers import Tokenizer
 from transformers import Qwen2ForCausalLM
 
 META = {"format": "ptq-golden", "version": "1", "regenerate": "python tools/golden/make_quant_golden.py"}
-LAYERS = {"q_proj": "model.layers.1.self_attn.q_proj", "down_proj": "model.layers.1.mlp.down_proj"}
+LAYERS = {"q_proj": "model.layers.1.self_attn.q_proj", "down_proj": "model.layers.1.mlp.down_proj",
+          "gate_proj": "model.layers.1.mlp.gate_proj"}  # gate_proj's input is the MLP input (for AWQ)
 
 
 def find_params(x, bits, sym, fp16_scales):
@@ -121,6 +126,90 @@ def rtn(W, bits, sym, groupsize=128):
     return codes, scales, zeros, 0.0
 
 
+def awq_pseudo_quantize(w, bits, group):
+    """AutoAWQ AwqQuantizer.pseudo_quantize_tensor (zero_point=True), scale rounded to fp16 (ptq's convention;
+    AutoAWQ computes it in fp16 arithmetic from fp16 weights)."""
+    shape = w.shape
+    w = w.reshape(-1, group)
+    maxq = 2 ** bits - 1
+    mx, mn = w.amax(1, keepdim=True), w.amin(1, keepdim=True)
+    scales = ((mx - mn).clamp(min=1e-5) / maxq).half().float()
+    zeros = (-torch.round(mn / scales)).clamp(0, maxq)
+    q = torch.clamp(torch.round(w / scales) + zeros, 0, maxq)
+    return ((q - zeros) * scales).reshape(shape), q.reshape(shape), scales.reshape(shape[0], -1), zeros.reshape(shape[0], -1)
+
+
+def awq_search_scale(x, linears, module, bits, group, n_grid=20):
+    """AwqQuantizer._search_best_scale + _compute_best_scale (duo_scaling=True). The original weights are
+    restored from an explicit copy: AutoAWQ's `{k: v.cpu()}` snapshot aliases the live weights on a CPU."""
+    weight = torch.cat([l.weight for l in linears], dim=0)
+    ws = weight.view(-1, group).abs()
+    w_mean = (ws / (ws.amax(dim=1, keepdim=True) + 1e-6)).view(weight.shape).mean(0)
+    x_mean = x.abs().view(-1, x.shape[-1]).float().sum(0) / x.view(-1, x.shape[-1]).shape[0]
+    fp = module(x)
+    original = [l.weight.detach().clone() for l in linears]
+    best, best_ratio, best_scales = float("inf"), -1, None
+    for i in range(n_grid):
+        ratio = i / n_grid
+        s = (x_mean.pow(ratio) / (w_mean.pow(1 - ratio) + 1e-4)).clamp(min=1e-4)
+        s = s / (s.max() * s.min()).sqrt()
+        s[torch.isinf(s)] = 1
+        s[torch.isnan(s)] = 1
+        for l, w0 in zip(linears, original):
+            l.weight.data = awq_pseudo_quantize(w0 * s.view(1, -1), bits, group)[0] / s.view(1, -1)
+        loss = (fp - module(x)).float().pow(2).sum().item() / fp.numel()
+        if loss < best:
+            best, best_ratio, best_scales = loss, ratio, s.clone()
+        for l, w0 in zip(linears, original):
+            l.weight.data = w0.clone()
+    return best_scales, best_ratio
+
+
+def awq_clip(w, x, bits, group, n_grid=20, max_shrink=0.5, n_sample_token=512):
+    """AwqQuantizer._compute_best_clip, then apply_clip: the clamped weight."""
+    x = x.view(-1, x.shape[-1]).reshape(1, -1, w.shape[1] // group, group)
+    x = x[:, 0::max(1, x.shape[1] // n_sample_token)]
+    wg = w.reshape(w.shape[0], 1, -1, group)
+    org_max = wg.abs().amax(dim=-1, keepdim=True)
+    best_max = org_max.clone()
+    min_errs = torch.ones_like(org_max) * 1e9
+    org_out = (x * wg).sum(dim=-1)
+    for i_s in range(int(max_shrink * n_grid)):
+        max_val = org_max * (1 - i_s / n_grid)
+        q = awq_pseudo_quantize(torch.clamp(wg, -max_val, max_val).reshape(w.shape), bits, group)[0]
+        cur = (x * q.reshape(wg.shape)).sum(dim=-1)
+        err = (cur - org_out).pow(2).mean(dim=1).view(min_errs.shape)
+        better = err < min_errs
+        min_errs[better] = err[better]
+        best_max[better] = max_val[better]
+    best_max = best_max.squeeze(1)
+    return torch.clamp(w.reshape(w.shape[0], -1, group), -best_max, best_max).reshape(w.shape)
+
+
+def awq_mlp(gate, up, down, x, bits, group=128):
+    """AWQ of one Qwen2 MLP as AwqQuantizer.quantize does for a layer's last two groups: search the
+    [gate, up] scales (inspecting the MLP) and the [down] scales (inspecting down_proj) on the original
+    weights, fold them (up's rows / s_down), clip gate/up/down, quantize."""
+    lin = {n: torch.nn.Linear(w.shape[1], w.shape[0], bias=False) for n, w in (("gate", gate), ("up", up), ("down", down))}
+    for n, w in (("gate", gate), ("up", up), ("down", down)):
+        lin[n].weight.data = w.clone()
+    mlp = lambda v: lin["down"](torch.nn.functional.silu(lin["gate"](v)) * lin["up"](v))
+    h = torch.nn.functional.silu(lin["gate"](x)) * lin["up"](x)
+    s_mlp, r_mlp = awq_search_scale(x, [lin["gate"], lin["up"]], mlp, bits, group)
+    s_down, r_down = awq_search_scale(h, [lin["down"]], lin["down"], bits, group)
+    w = {"gate": gate * s_mlp.view(1, -1), "up": (up * s_mlp.view(1, -1)) / s_down.view(-1, 1),
+         "down": down * s_down.view(1, -1)}
+    inputs = {"gate": x / s_mlp, "up": x / s_mlp, "down": h / s_down}
+    out = {}
+    for n in w:
+        deq, q, sc, z = awq_pseudo_quantize(awq_clip(w[n], inputs[n], bits, group), bits, group)
+        lin[n].weight.data = deq
+        out[n] = (q, sc, z)
+    # The folded model: the norm before gate/up divided by s_mlp, i.e. the quantized MLP sees x / s_mlp.
+    err = (mlp(x / s_mlp) - (torch.nn.functional.silu(x @ gate.T) * (x @ up.T)) @ down.T).pow(2).sum().item()
+    return out, (r_mlp, r_down), err
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parents[2]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +231,8 @@ def main():
         h.remove()
     out = {}
     for key, name in LAYERS.items():
+        if key == "gate_proj":
+            continue
         W = mods[name].weight.detach().float()
         X = captured[key].bfloat16().float()  # stored as bf16; both sides start from the rounded inputs
         out[f"{key}.w"] = W.bfloat16().contiguous()
@@ -164,6 +255,24 @@ def main():
                 out[f"{key}.{case}.codes_exact_reference"] = exact.to(torch.uint8).contiguous()
                 agree = (exact == codes).float().mean().item()
                 print(f"{key} {case}: fp16-scale variant vs exact reference codes agree on {agree:.4%}")
+    # AWQ of layer 1's MLP on the same 512 tokens (bf16-rounded weights and inputs, as stored here).
+    rnd = lambda t: t.detach().float().bfloat16().float()
+    x = rnd(captured["gate_proj"])
+    ws = {n: rnd(mods[f"model.layers.1.mlp.{n}_proj"].weight) for n in ("gate", "up", "down")}
+    out["mlp.x"] = x.bfloat16().contiguous()
+    for n in ("gate", "up"):
+        out[f"{n}_proj.w"] = ws[n].bfloat16().contiguous()
+    for bits in (4, 3):
+        with torch.no_grad():
+            res, ratios, err = awq_mlp(ws["gate"], ws["up"], ws["down"], x, bits)
+        case = f"awq_w{bits}g128a"
+        for n, (q, sc, z) in res.items():
+            out[f"{n}_proj.{case}.codes"] = q.to(torch.uint8).contiguous()
+            out[f"{n}_proj.{case}.scales"] = sc.contiguous()
+            out[f"{n}_proj.{case}.zeros"] = z.contiguous()
+        out[f"mlp.{case}.ratios"] = torch.tensor(ratios, dtype=torch.float32)
+        out[f"mlp.{case}.error"] = torch.tensor([err], dtype=torch.float64)
+        print(f"AWQ {case}: ratios {ratios}, output error {err:.6g}")
     save_file(out, str(a.out), metadata=META)
     print(f"wrote {a.out}")
 

@@ -43,6 +43,11 @@ inline std::string join_rows(const std::vector<std::string>& rows, std::string_v
   return out;
 }
 
+/// Text for calibration or perplexity: a JSONL file's "text" rows joined with "\n\n", or a raw text file.
+inline std::string read_corpus(const fs::path& path) {
+  return path.extension() == ".jsonl" ? join_rows(read_jsonl_field(path, "text"), "\n\n") : read_text_file(path);
+}
+
 /// Pages of a raw WikiText file (wiki.test.raw) as the document-level dataset has them.
 inline std::vector<std::string> wikitext_pages(std::string_view raw) {
   auto is_title = [](std::string_view line) {

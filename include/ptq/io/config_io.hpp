@@ -3,7 +3,7 @@
 
 #include "ptq/io/file.hpp"
 #include "ptq/model/qwen2_config.hpp"
-#include "ptq/quant/scheme.hpp"
+#include "ptq/quant/formats.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -143,9 +143,29 @@ inline Qwen2Config load_qwen2_config(const fs::path& dir) {
 
 namespace ptq {
 
-/// The quantization a checkpoint's config.json declares ("quantization_config"), or nullopt for a dense
-/// model. ptq's native format: {"quant_method": "ptq", "format_version": 1, "bits", "group_size", "sym", ...}.
-inline std::optional<QuantSpec> load_quantization_spec(const fs::path& dir) {
+namespace detail {
+
+inline int quant_int(const nlohmann::json& q, const std::string& file, const char* key) {
+  check(q.contains(key) && q[key].is_number_integer(), file, fmt::format("quantization_config.{}", key),
+        "missing or not an integer");
+  return q[key].get<int>();
+}
+
+inline bool quant_bool(const nlohmann::json& q, const std::string& file, const char* key, std::optional<bool> fallback) {
+  if (!q.contains(key) && fallback) return *fallback;
+  check(q.contains(key) && q[key].is_boolean(), file, fmt::format("quantization_config.{}", key),
+        "missing or not a boolean");
+  return q[key].get<bool>();
+}
+
+}  // namespace detail
+
+/// The quantization a checkpoint's config.json declares ("quantization_config"), or nullopt for a dense model.
+///   ptq native: {"quant_method": "ptq", "format_version": 1, "bits", "group_size", "sym"}
+///   GPTQ:       {"quant_method": "gptq", "bits" 2|3|4|8, "group_size" (-1: per channel), "sym", "desc_act",
+///                "checkpoint_format": "gptq" (v1, the default) | "gptq_v2"}
+///   AWQ:        {"quant_method": "awq", "bits": 4, "group_size", "zero_point", "version": "gemm"}
+inline std::optional<QuantizedCheckpoint> load_quantization(const fs::path& dir) {
   const fs::path file = dir / "config.json";
   const auto j = nlohmann::json::parse(read_text_file(file), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("quantization_config")) return std::nullopt;
@@ -153,17 +173,38 @@ inline std::optional<QuantSpec> load_quantization_spec(const fs::path& dir) {
   const std::string f = file.string();
   check(q.is_object(), f, "quantization_config", "expected an object");
   const auto method = q.value("quant_method", std::string());
-  check(method == "ptq", f, "quantization_config.quant_method",
-        "\"{}\" checkpoints are not readable yet (ptq's native format is)", method);
-  check(q.value("format_version", 0) == 1, f, "quantization_config.format_version", "unsupported version {}",
-        q.value("format_version", 0));
-  check(q.contains("bits") && q["bits"].is_number_integer() && q.contains("group_size") &&
-            q["group_size"].is_number_integer() && q.contains("sym") && q["sym"].is_boolean(),
-        f, "quantization_config", "needs integer bits and group_size and boolean sym");
-  QuantSpec spec{q["bits"].get<int>(), q["group_size"].get<int>(),
-                 q["sym"].get<bool>() ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
-  validate(spec, f + ": quantization_config");
-  return spec;
+  const int bits = detail::quant_int(q, f, "bits");
+  const int group = detail::quant_int(q, f, "group_size");
+  QuantizedCheckpoint c;
+  if (method == "ptq") {
+    check(q.value("format_version", 0) == 1, f, "quantization_config.format_version", "unsupported version {} (ptq "
+          "reads version 1)", q.value("format_version", 0));
+    c.spec = {bits, group, detail::quant_bool(q, f, "sym", std::nullopt) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
+  } else if (method == "gptq") {
+    const std::string fmt_name = q.value("checkpoint_format", std::string("gptq"));
+    check(fmt_name == "gptq" || fmt_name == "gptq_v2", f, "quantization_config.checkpoint_format",
+          "\"{}\" is not supported (gptq, gptq_v2)", fmt_name);
+    check(bits == 2 || bits == 3 || bits == 4 || bits == 8, f, "quantization_config.bits",
+          "GPTQ checkpoints have 2, 3, 4 or 8 bits, not {}", bits);
+    c.format = CheckpointFormat::kGptq;
+    c.zero_offset = fmt_name == "gptq" ? 1 : 0;
+    c.spec = {bits, group == -1 ? kPerChannel : group,
+              detail::quant_bool(q, f, "sym", true) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
+    check(group != 0, f, "quantization_config.group_size", "0 is not a GPTQ group size (-1 means per channel)");
+  } else if (method == "awq") {
+    const std::string version = q.value("version", std::string("gemm"));
+    check(version == "gemm" || version == "GEMM", f, "quantization_config.version",
+          "AWQ \"{}\" packing is not supported (gemm)", version);
+    check(bits == 4, f, "quantization_config.bits", "AWQ GEMM checkpoints are 4-bit, not {}", bits);
+    check(group > 0, f, "quantization_config.group_size", "AWQ GEMM needs a positive group size, got {}", group);
+    c.format = CheckpointFormat::kAwq;
+    c.spec = {bits, group, detail::quant_bool(q, f, "zero_point", true) ? Symmetry::kAsymmetric : Symmetry::kSymmetric};
+  } else {
+    throw Error(f, "quantization_config.quant_method",
+                fmt::format("\"{}\" checkpoints are not supported (ptq, gptq, awq)", method));
+  }
+  validate(c.spec, f + ": quantization_config");
+  return c;
 }
 
 }  // namespace ptq

@@ -251,4 +251,34 @@ inline void write_safetensors(const fs::path& path, std::vector<TensorToWrite> t
   });
 }
 
+/// Writes `tensors` into the folder `dir`: model.safetensors, or, when they hold more than `max_shard_bytes`,
+/// Hugging Face's sharded layout (model-0000i-of-0000n.safetensors in name order, and
+/// model.safetensors.index.json mapping each tensor to its shard). Every file is written atomically.
+inline void write_sharded(const fs::path& dir, std::vector<TensorToWrite> tensors,
+                          const std::map<std::string, std::string>& metadata, std::uint64_t max_shard_bytes) {
+  std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::vector<std::vector<TensorToWrite>> shards(1);
+  std::uint64_t in_shard = 0, total = 0;
+  for (auto& t : tensors) {
+    if (in_shard > 0 && in_shard + t.bytes.size() > max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    in_shard += t.bytes.size();
+    total += t.bytes.size();
+    shards.back().push_back(std::move(t));
+  }
+  if (shards.size() == 1) {
+    write_safetensors(dir / "model.safetensors", std::move(shards.front()), metadata);
+    return;
+  }
+  nlohmann::ordered_json index{{"metadata", {{"total_size", total}}}, {"weight_map", nlohmann::ordered_json::object()}};
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    const std::string file = fmt::format("model-{:05}-of-{:05}.safetensors", i + 1, shards.size());
+    for (const auto& t : shards[i]) index["weight_map"][t.name] = file;
+    write_safetensors(dir / file, std::move(shards[i]), metadata);
+  }
+  write_file_atomic(dir / "model.safetensors.index.json", [&](std::ostream& o) { o << index.dump(2) << "\n"; });
+}
+
 }  // namespace ptq

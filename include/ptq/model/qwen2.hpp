@@ -50,7 +50,7 @@ class Qwen2Model {
     const fs::path dir = resolve_model_dir(path);
     Qwen2Config config = load_qwen2_config(dir);
     auto store = std::make_shared<const TensorStore>(TensorStore::open(dir));
-    Qwen2Weights weights = bind_qwen2_weights(*store, config, opt.check_finite, load_quantization_spec(dir));
+    Qwen2Weights weights = bind_qwen2_weights(*store, config, opt.check_finite, load_quantization(dir));
     Qwen2Model model(std::move(config), std::move(weights), store);
     model.store_ = std::move(store);
     model.dir_ = dir;
@@ -125,11 +125,28 @@ class Qwen2Model {
   /// Runs decoder layer `layer` in place on one sequence's residual stream x (T, H), positions 0..T-1,
   /// showing each linear input to `observer` (may be null).
   void forward_layer(int layer, float* x, std::int64_t t_len, const LayerObserver* observer) const {
-    std::vector<std::int32_t> positions(static_cast<std::size_t>(t_len));
-    std::iota(positions.begin(), positions.end(), 0);
-    const ref::RopeTable rope(positions, config_.head_dim, config_.rope_theta);
-    block(weights_.layers.at(static_cast<std::size_t>(layer)), x, t_len, rope, ref::AttentionLayout::single(t_len),
-          observer);
+    forward_layer(weights_.layers.at(static_cast<std::size_t>(layer)), x, t_len, observer);
+  }
+  /// The same with another layer's weights (a working copy being quantized).
+  void forward_layer(const Qwen2Layer& l, float* x, std::int64_t t_len, const LayerObserver* observer) const {
+    block(l, x, t_len, sequence_rope(t_len), ref::AttentionLayout::single(t_len), observer);
+  }
+
+  /// Self-attention of one sequence: normed input (T, H) -> o_proj output (T, H), no residual.
+  void attention(const Qwen2Layer& l, const float* normed, std::int64_t t_len, float* out) const {
+    attention(l, normed, t_len, sequence_rope(t_len), ref::AttentionLayout::single(t_len), out, nullptr);
+  }
+
+  /// SwiGLU MLP: normed input (T, H) -> down_proj output (T, H), no residual.
+  void mlp(const Qwen2Layer& l, const float* normed, std::int64_t t_len, float* out,
+           const LayerObserver* observer = nullptr) const {
+    const std::int64_t inter = config_.intermediate_size;
+    Buffer<float> gate(static_cast<std::size_t>(t_len * inter)), up(static_cast<std::size_t>(t_len * inter));
+    apply(l.gate_proj, normed, t_len, gate.data());
+    apply(l.up_proj, normed, t_len, up.data());
+    ref::swiglu(gate.data(), up.data(), t_len * inter);
+    if (observer) (*observer)(LinearInput::kMlpDown, gate.data(), t_len);
+    apply(l.down_proj, gate.data(), t_len, out);
   }
 
   /// Greedy decoding: appends `steps` arg-max tokens to `prompt` (recomputes the prefix each step).
@@ -146,39 +163,43 @@ class Qwen2Model {
   }
 
  private:
-  /// One decoder block, in place on the residual stream x (T, H).
-  void block(const Qwen2Layer& l, float* x, std::int64_t t_len, const ref::RopeTable& rope,
-             const ref::AttentionLayout& layout, const LayerObserver* observer) const {
-    auto observe = [&](LinearInput which, const float* in) { if (observer) (*observer)(which, in, t_len); };
+  [[nodiscard]] ref::RopeTable sequence_rope(std::int64_t t_len) const {
+    std::vector<std::int32_t> positions(static_cast<std::size_t>(t_len));
+    std::iota(positions.begin(), positions.end(), 0);
+    return {positions, config_.head_dim, config_.rope_theta};
+  }
+
+  void attention(const Qwen2Layer& l, const float* normed, std::int64_t t_len, const ref::RopeTable& rope,
+                 const ref::AttentionLayout& layout, float* out, const LayerObserver* observer) const {
     const Qwen2Config& c = config_;
-    const std::int64_t h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
-    const auto eps = static_cast<float>(c.rms_norm_eps);
-    Buffer<float> normed(static_cast<std::size_t>(t_len * h));
+    const std::int64_t qd = c.q_dim(), kvd = c.kv_dim();
     Buffer<float> q(static_cast<std::size_t>(t_len * qd)), k(static_cast<std::size_t>(t_len * kvd)),
         v(static_cast<std::size_t>(t_len * kvd)), attn(static_cast<std::size_t>(t_len * qd));
-    Buffer<float> delta(static_cast<std::size_t>(t_len * h));
-
-    ref::rms_norm(x, t_len, h, l.input_layernorm, eps, normed.data());
-    observe(LinearInput::kAttention, normed.data());
-    apply(l.q_proj, normed.data(), t_len, q.data());
-    apply(l.k_proj, normed.data(), t_len, k.data());
-    apply(l.v_proj, normed.data(), t_len, v.data());
+    apply(l.q_proj, normed, t_len, q.data());
+    apply(l.k_proj, normed, t_len, k.data());
+    apply(l.v_proj, normed, t_len, v.data());
     ref::apply_rope(q.data(), t_len, c.num_attention_heads, rope);
     ref::apply_rope(k.data(), t_len, c.num_key_value_heads, rope);
     ref::causal_attention(q.data(), k.data(), v.data(), attn.data(), c.num_attention_heads, c.num_key_value_heads,
                           c.head_dim, layout);
-    observe(LinearInput::kAttentionOutput, attn.data());
-    apply(l.o_proj, attn.data(), t_len, delta.data());
+    if (observer) (*observer)(LinearInput::kAttentionOutput, attn.data(), t_len);
+    apply(l.o_proj, attn.data(), t_len, out);
+  }
+
+  /// One decoder block, in place on the residual stream x (T, H).
+  void block(const Qwen2Layer& l, float* x, std::int64_t t_len, const ref::RopeTable& rope,
+             const ref::AttentionLayout& layout, const LayerObserver* observer) const {
+    const std::int64_t h = config_.hidden_size;
+    const auto eps = static_cast<float>(config_.rms_norm_eps);
+    Buffer<float> normed(static_cast<std::size_t>(t_len * h)), delta(static_cast<std::size_t>(t_len * h));
+    ref::rms_norm(x, t_len, h, l.input_layernorm, eps, normed.data());
+    if (observer) (*observer)(LinearInput::kAttention, normed.data(), t_len);
+    attention(l, normed.data(), t_len, rope, layout, delta.data(), observer);
     ref::add_inplace(x, delta.data(), t_len * h);
 
     ref::rms_norm(x, t_len, h, l.post_attention_layernorm, eps, normed.data());
-    Buffer<float> gate(static_cast<std::size_t>(t_len * inter)), up(static_cast<std::size_t>(t_len * inter));
-    observe(LinearInput::kMlp, normed.data());
-    apply(l.gate_proj, normed.data(), t_len, gate.data());
-    apply(l.up_proj, normed.data(), t_len, up.data());
-    ref::swiglu(gate.data(), up.data(), t_len * inter);
-    observe(LinearInput::kMlpDown, gate.data());
-    apply(l.down_proj, gate.data(), t_len, delta.data());
+    if (observer) (*observer)(LinearInput::kMlp, normed.data(), t_len);
+    mlp(l, normed.data(), t_len, delta.data(), observer);
     ref::add_inplace(x, delta.data(), t_len * h);
   }
 

@@ -8,7 +8,7 @@
 #include "ptq/core/tensor.hpp"
 #include "ptq/io/safetensors.hpp"
 #include "ptq/kernels/ref/linear.hpp"
-#include "ptq/quant/packed.hpp"
+#include "ptq/quant/formats.hpp"
 #include "ptq/model/qwen2_config.hpp"
 
 #include <fmt/format.h>
@@ -108,28 +108,44 @@ inline std::vector<float> bind_vector(const TensorStore& store, const std::strin
   return out;
 }
 
-/// The packed tensors <prefix>.{qweight, scales, qzeros[, g_idx]} of a quantized linear (ptq native
-/// format, quant/packed.hpp), checked against the shapes that bits, group size, out and in imply.
+/// The packed tensors <prefix>.{qweight, qzeros, scales[, g_idx]} of a quantized linear in the checkpoint's
+/// format (quant/packed.hpp, quant/formats.hpp), each checked against the shape that bits, group size, out and
+/// in imply, converted to a PackedWeight.
 inline PackedWeight bind_packed(const TensorStore& store, const std::string& prefix, std::int64_t out,
-                                std::int64_t in, const QuantSpec& spec) {
-  PackedWeight p = PackedWeight::empty(spec, out, in);
-  auto copy = [&](const std::string& name, DType dtype, const Shape& shape, void* dst) {
+                                std::int64_t in, const QuantizedCheckpoint& q) {
+  const QuantSpec& spec = q.spec;
+  if (q.format == CheckpointFormat::kGptq)
+    check(in * spec.bits % 32 == 0 && out * spec.bits % 32 == 0, store.dir(), prefix + ".qweight",
+          "a ({}, {}) layer at {} bits does not fill whole 32-bit words (GPTQ packing)", out, in, spec.bits);
+  if (q.format == CheckpointFormat::kAwq)
+    check(out % 8 == 0 && in % spec.group(in) == 0, store.dir(), prefix + ".qweight",
+          "a ({}, {}) layer does not fit AWQ GEMM packing with group size {}", out, in, spec.group_size);
+  const auto shapes = expected_shapes(out, in, q);
+  auto copy = [&](const std::string& name, DType dtype, const Shape& shape, auto& dst) {
     const TensorRef& t = store.at(prefix + name);
-    check(t.dtype == dtype, store.dir(), t.name, "dtype {} where the format has {}", dtype_name(t.dtype), dtype_name(dtype));
+    check(t.dtype == dtype, store.dir(), t.name, "dtype {} where the {} format has {}", dtype_name(t.dtype),
+          format_name(q.format), dtype_name(dtype));
     check(t.shape == shape, store.dir(), t.name, "shape {} contradicts bits {} and group size {} for a ({}, {}) layer "
-          "(expected {})", shape_str(t.shape), spec.bits, spec.group_size, out, in, shape_str(shape));
-    std::memcpy(dst, t.data, t.nbytes());
+          "in the {} format (expected {})", shape_str(t.shape), spec.bits, spec.group_size, out, in,
+          format_name(q.format), shape_str(shape));
+    dst.resize(static_cast<std::size_t>(t.numel()));
+    std::memcpy(dst.data(), t.data, t.nbytes());
   };
-  copy(".qweight", DType::kI32, {out, p.words_per_row()}, p.qweight.data());
-  copy(".scales", DType::kF16, {out, p.groups()}, p.scales.data());
-  copy(".qzeros", DType::kI32, {out, p.zero_words_per_row()}, p.qzeros.data());
-  if (store.find(prefix + ".g_idx")) {
-    p.g_idx.resize(static_cast<std::size_t>(in));
-    copy(".g_idx", DType::kI32, {in}, p.g_idx.data());
-    for (std::int64_t c = 0; c < in; ++c)
-      check(p.g_idx[c] >= 0 && p.g_idx[c] < p.groups(), store.dir(), prefix + ".g_idx", "entry {} is {}, outside 0..{}",
-            c, p.g_idx[c], p.groups() - 1);
-  }
+  FormatTensors t;
+  copy(".qweight", DType::kI32, shapes[0], t.qweight);
+  copy(".qzeros", DType::kI32, shapes[1], t.qzeros);
+  copy(".scales", DType::kF16, shapes[2], t.scales);
+  if (store.find(prefix + ".g_idx")) copy(".g_idx", DType::kI32, {in}, t.g_idx);
+  if (q.format != CheckpointFormat::kNative) return from_format(t, out, in, q, store.dir() + ": " + prefix);
+
+  PackedWeight p = PackedWeight::empty(spec, out, in);
+  p.qweight = std::move(t.qweight);
+  p.qzeros = std::move(t.qzeros);
+  p.scales = std::move(t.scales);
+  p.g_idx = std::move(t.g_idx);
+  for (std::int64_t c = 0; c < static_cast<std::int64_t>(p.g_idx.size()); ++c)
+    check(p.g_idx[c] >= 0 && p.g_idx[c] < p.groups(), store.dir(), prefix + ".g_idx", "entry {} is {}, outside 0..{}",
+          c, p.g_idx[c], p.groups() - 1);
   for (std::int64_t i = 0; i < out * p.groups(); ++i)
     check(std::isfinite(to_float(p.scales[i])) && to_float(p.scales[i]) > 0, store.dir(), prefix + ".scales",
           "entry {} is {} (scales must be positive and finite)", i, to_float(p.scales[i]));
@@ -137,7 +153,7 @@ inline PackedWeight bind_packed(const TensorStore& store, const std::string& pre
 }
 
 inline Linear bind_linear(const TensorStore& store, const std::string& prefix, std::int64_t out, std::int64_t in,
-                          bool bias, const std::optional<QuantSpec>& quantized) {
+                          bool bias, const std::optional<QuantizedCheckpoint>& quantized) {
   Linear l;
   if (quantized && store.find(prefix + ".qweight")) {
     l.packed = std::make_shared<const PackedWeight>(bind_packed(store, prefix, out, in, *quantized));
@@ -152,9 +168,9 @@ inline Linear bind_linear(const TensorStore& store, const std::string& prefix, s
 
 /// Binds every tensor the forward pass needs; throws on a missing tensor, a wrong shape or dtype, and
 /// (when `finite` is set) a NaN or Inf anywhere in the weights.
-/// `quantized`: the checkpoint's quantization (ptq native format); linears with packed tensors bind those.
+/// `quantized`: the checkpoint's quantization (native, GPTQ or AWQ layout); linears with packed tensors bind those.
 inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Config& c, bool finite = true,
-                                       const std::optional<QuantSpec>& quantized = std::nullopt) {
+                                       const std::optional<QuantizedCheckpoint>& quantized = std::nullopt) {
   using detail::bind_linear;
   using detail::bind_vector;
   const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;

@@ -2,7 +2,8 @@
 ///
 ///   H = 2/n Σ x x^T over calibration inputs x (K);  dead inputs (H_ii = 0): H_ii = 1, W[:, i] = 0
 ///   act-order: columns by decreasing H_ii;  H += damp · mean(diag H) · I  (raised by 0.01 · mean(diag H)
-///   with a warning while the Cholesky factorization fails);  Hinv = chol(chol_inverse(chol(H)), upper)
+///   with a warning while the Cholesky factorization fails);  Hinv = the upper Cholesky factor of H^-1 (the
+///   reference: chol(chol_inverse(chol(H)), upper); here one factorization and a triangular inverse, lapack.hpp)
 ///   columns in blocks of `block_size`: q = Q(w), err = (w - q) / Hinv_ii, later columns of the block -= err ⊗
 ///   Hinv_i,(i..];  after the block the remaining columns -= Err · Hinv[block, rest]
 ///   groups: the grid of a group is found when its first column is reached, on the already-updated weights
@@ -128,13 +129,7 @@ inline GptqResult gptq_quantize(std::vector<float> w, std::int64_t n, std::int64
   for (int attempt = 0;; ++attempt) {
     hinv = h;
     for (std::int64_t i = 0; i < k; ++i) hinv[i * k + i] += static_cast<float>(damp * mean_diag);
-    const int ki = static_cast<int>(k);
-    bool ok = ref::cholesky_lower(hinv.data(), ki) == 0 && ref::cholesky_inverse_lower(hinv.data(), ki) == 0;
-    if (ok) {
-      for (std::int64_t i = 0; i < k; ++i)
-        for (std::int64_t j = i + 1; j < k; ++j) hinv[i * k + j] = hinv[j * k + i];
-      ok = ref::cholesky_upper(hinv.data(), ki) == 0;
-    }
+    const bool ok = ref::inverse_cholesky_upper(hinv.data(), static_cast<int>(k)) == 0;
     if (ok) break;
     check(attempt < 100, name, "gptq", "the Hessian is not positive definite even with damping {:.2f}", damp);
     damp += 0.01f;  // GPTQModel's damp_auto_increment

@@ -1,12 +1,14 @@
-/// @file The LAPACK routines GPTQ needs (Cholesky factorization and inverse), from OpenBLAS's bundled LAPACK.
+/// @file The LAPACK routines GPTQ needs (Cholesky factorization, triangular inverse), from OpenBLAS's LAPACK.
 /// Matrices are row-major and symmetric; LAPACK is column-major, so "upper" there is "lower" here.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 extern "C" {
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
 void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info);
+void strtri_(const char* uplo, const char* diag, const int* n, float* a, const int* lda, int* info);
 }
 
 namespace ptq::ref {
@@ -30,6 +32,21 @@ inline int cholesky_upper(float* a, int n) {
 inline int cholesky_inverse_lower(float* a, int n) {
   int info = 0;
   spotri_("U", &n, a, &n, &info);
+  return info;
+}
+
+/// In place on a row-major symmetric positive-definite A (n, n): the upper factor U of its inverse
+/// (A^{-1} = U^T U) in the upper triangle (the lower triangle is left undefined). One factorization and one
+/// triangular inverse, 2/3 n^3 flops, where factor-invert-factor (the GPTQ reference's order) takes 4/3 n^3:
+/// with J the order reversal, J A J = L L^T gives A = R R^T for the upper R = J L J, so A^{-1} = R^{-T} R^{-1}
+/// and U = R^{-1} (positive diagonal: the same unique factor). Returns LAPACK's info (0 = success).
+inline int inverse_cholesky_upper(float* a, int n) {
+  const std::size_t nn = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
+  std::reverse(a, a + nn);  // element (i, j) <-> (n-1-i, n-1-j): J A J
+  int info = cholesky_lower(a, n);
+  if (info != 0) return info;
+  std::reverse(a, a + nn);  // R = J L J, upper
+  strtri_("L", "N", &n, a, &n, &info);
   return info;
 }
 
