@@ -7,6 +7,7 @@
 ///   ptq quantize --model DIR --method rtn|gptq|awq --bits B --group G --sym|--asym [--calib FILE --nsamples N
 ///                --seqlen L --seed S] [--act-order] [--format native|gptq|awq] --out DIR [--json]
 ///   ptq export --model QUANTIZED_DIR --format native|gptq|awq --out DIR
+///   ptq leaderboard --results DIR [--format md|csv|json|html] [--lang en|zh] [--out FILE]
 ///   ptq eval --model DIR --tasks LIST --data-dir DIR [--limit N] [--num-fewshot K] [--json] [--log-samples FILE]
 /// Errors in inputs are reported as "file: item: problem" with exit code 2.
 #include "ptq/eval/harness.hpp"
@@ -14,6 +15,7 @@
 #include "ptq/io/llama2c.hpp"
 #include "ptq/quant/checkpoint.hpp"
 #include "ptq/core/memory.hpp"
+#include "ptq/leaderboard/render.hpp"
 #include "ptq/quant/pipeline.hpp"
 #include "ptq/tokenizer/tokenizer.hpp"
 #include "ptq/model/qwen2.hpp"
@@ -360,6 +362,13 @@ int main(int argc, char** argv) {
   quantize->add_option("--format", qa.format, "Output layout: native | gptq (v1) | awq (GEMM)")->capture_default_str();
   quantize->add_flag("--json", qa.json, "Print one JSON object");
 
+  std::string lb_results = "results", lb_format = "md", lb_lang = "en", lb_out;
+  auto* leaderboard = app.add_subcommand("leaderboard", "Render the row records in a results folder as the leaderboard");
+  leaderboard->add_option("--results", lb_results, "Folder of row records (<row>.json)")->capture_default_str();
+  leaderboard->add_option("--format", lb_format, "md | csv | json | html")->capture_default_str();
+  leaderboard->add_option("--lang", lb_lang, "Headings: en | zh")->capture_default_str();
+  leaderboard->add_option("--out", lb_out, "Write here (atomically) instead of stdout");
+
   std::string export_model, export_format, export_out;
   auto* exporter = app.add_subcommand("export", "Rewrite a quantized checkpoint as native, GPTQ v1 or AWQ GEMM");
   exporter->add_option("--model", export_model, "Quantized checkpoint folder")->required();
@@ -369,6 +378,12 @@ int main(int argc, char** argv) {
   try {
     if (*quantize) return run_quantize(qa);
     if (*exporter) return run_export(export_model, export_format, export_out);
+    if (*leaderboard) {
+      const std::string text = ptq::render_leaderboard(ptq::load_records(lb_results), lb_format, lb_lang);
+      if (lb_out.empty()) fmt::print("{}", text);
+      else ptq::write_file_atomic(lb_out, [&](std::ostream& o) { o << text; });
+      return 0;
+    }
     if (*ppl) return run_ppl(pa);
     if (*eval) return run_eval(ea);
     if (*info) return run_info(model_path, !no_check);

@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, and run ptq on a model (default: ../shared/models/qwen2-micro).
-#   tools/run.sh [--model DIR] [--data DIR]
-# Today it evaluates the unquantized model (the leaderboard's FP16 row): WikiText-2 perplexity (GPTQ protocol,
-# seqlen 512) and the six lm-eval tasks on their first 100 documents. The quantized rows and the rendered
-# leaderboard (examples/, `ptq leaderboard`) plug in here as they land.
+# The main job: install what is missing, build, run every leaderboard row and render the leaderboard.
+#   tools/run.sh [--model DIR] [--data DIR] [--results DIR] [--full] [-- ROW_OPTIONS...]
+# Default: ../shared/models/qwen2-micro with ../shared/data, sized to finish in about 15 minutes on 2 CPU cores:
+# WikiText-2 perplexity on the first 40 windows of 2048 tokens, each task on its first 100 documents (MMLU: per
+# subject). --full evaluates everything (the whole test set, every document): use it for a real model, e.g.
+#   tools/run.sh --model ~/models/Qwen2.5-7B --full
+# Writes results/<row>.json (one record per row), results/leaderboard.md, .html, .csv and .json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=../shared/models/qwen2-micro
 data=../shared/data
+results=results
+sizes=(--ppl-windows 40 --limit 100)
+extra=()
 while (($#)); do
   case "$1" in
     --model) model=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
-    *) echo "usage: tools/run.sh [--model DIR] [--data DIR]" >&2; exit 2 ;;
+    --results) results=$2; shift 2 ;;
+    --full) sizes=(); shift ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "usage: tools/run.sh [--model DIR] [--data DIR] [--results DIR] [--full] [-- ROW_OPTIONS...]" >&2; exit 2 ;;
   esac
 done
 tools/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
-echo "== ptq main job: model $model, data $data"
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+echo "== ptq leaderboard: model $model, data $data, results $results, sizes: ${sizes[*]:-full}"
 build/tools/ptq info --model "$model"
-build/tools/ptq ppl --model "$model" --data "$data/wikitext-2-raw-v1/test.jsonl" --protocol gptq --seqlen 512
-build/tools/ptq eval --model "$model" --data-dir "$data" --limit 100
+status=0
+for row in fp16 rtn awq gptq; do
+  echo "== row $row"
+  build/examples/ptq_row_$row --model "$model" --data-dir "$data" --results "$results" "${sizes[@]}" "${extra[@]}" ||
+    status=1  # the record says why; the leaderboard shows the failed row
+done
+for fmt in md html csv json; do
+  build/tools/ptq leaderboard --results "$results" --format "$fmt" --out "$results/leaderboard.$fmt"
+done
+cat "$results/leaderboard.md"
+echo "== wrote $results/leaderboard.md, .html, .csv, .json"
+exit $status

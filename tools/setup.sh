@@ -11,6 +11,7 @@ packages=(
   libopenblas-openmp-dev  # BLAS + LAPACK (OpenMP build: no thread pool fight with our OpenMP loops)
   libcli11-dev          # command-line parsing
   libpcre2-dev libutf8proc-dev  # tokenizer: pre-tokenizer regex, NFC normalization
+  zlib1g-dev chromium   # tests: the HTML leaderboard rendered in headless Chromium, its screenshot decoded
 )
 missing=()
 for p in "${packages[@]}"; do

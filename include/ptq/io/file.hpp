@@ -61,6 +61,16 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
+/// Drops the resident pages wholly inside [p, p + n) of a read-only file mapping whose bytes were copied out
+/// (the packed tensors of a quantized checkpoint): they would otherwise count twice in the resident set. The
+/// bytes stay readable (the kernel reads them again from the file on access).
+inline void release_mapped_pages(const std::byte* p, std::size_t n) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 /// Reads a whole (small) text file; the error names the file.
 inline std::string read_text_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -130,6 +130,7 @@ inline PackedWeight bind_packed(const TensorStore& store, const std::string& pre
           format_name(q.format), shape_str(shape));
     dst.resize(static_cast<std::size_t>(t.numel()));
     std::memcpy(dst.data(), t.data, t.nbytes());
+    release_mapped_pages(t.data, t.nbytes());
   };
   FormatTensors t;
   copy(".qweight", DType::kI32, shapes[0], t.qweight);

@@ -1,0 +1,250 @@
+/// @file One leaderboard row as a program: quantize (when the row has a method), evaluate, write the record.
+///
+///   int main(int argc, char** argv) {
+///     return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("gptq", ptq::Method::kGptq));
+///   }
+///
+/// Steps: load the model; quantize with the row's scheme and algorithm on WikiText-2 validation calibration
+/// (per-layer resume checkpoints in <results>/models/<key>.partial) and save the packed checkpoint to
+/// <results>/models/<key>; evaluate that checkpoint (FP16: the original) in a fresh child process, which measures
+/// the resident memory its model load added (model_rss_bytes) and its peak resident memory while loading and
+/// evaluating (peak_rss_bytes); write <results>/<key>.json
+/// atomically (a failed row writes a record with status "failed" and the error).
+/// Evaluation: WikiText-2 test perplexity (GPTQ protocol) and the six lm-eval tasks (record.hpp). Everything is
+/// deterministic (fixed seeds, fixed reduction orders): the record's results_sha256 is the same on every run.
+#pragma once
+
+#include "ptq/core/memory.hpp"
+#include "ptq/eval/wikitext.hpp"
+#include "ptq/leaderboard/record.hpp"
+#include "ptq/quant/checkpoint.hpp"
+#include "ptq/quant/pipeline.hpp"
+
+#include <CLI/CLI.hpp>
+#include <omp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <optional>
+
+extern char** environ;
+
+namespace ptq {
+
+/// What a row is: its key (the record's file name and leaderboard key), label, scheme and algorithm.
+struct RowSpec {
+  std::string key;                 // "fp16", "rtn", "awq", "gptq", or a researcher's own
+  std::string label;               // shown in the leaderboard
+  std::optional<Method> method;    // none: the unquantized baseline
+  QuantSpec spec;
+  GptqParams gptq;
+  AwqParams awq;
+  std::optional<CalibrationParams> calibration;  // default: the method's (default_calibration)
+};
+
+/// A row whose scheme is a compile-time QuantScheme.
+template <QuantSchemeLike Scheme>
+RowSpec row_of(std::string key, std::optional<Method> method, std::string label = "") {
+  RowSpec r{std::move(key), std::move(label), method, spec_of<Scheme>(), {}, {}, {}};
+  if (r.label.empty())
+    r.label = method ? fmt::format("{} ({})", method_name(*method), config_name(r.spec)) : "FP16 (stored weights)";
+  return r;
+}
+
+/// Where and how much to evaluate (the command line of every row binary).
+struct RowOptions {
+  std::string model = "../shared/models/qwen2-micro";
+  std::string data_dir = "../shared/data";
+  std::string results = "results";
+  std::int64_t ppl_seqlen = 2048;
+  std::int64_t ppl_windows = 0;          // 0: the whole test set
+  std::size_t limit = 0;                 // docs per task (MMLU: per subject); 0: all
+  int mmlu_fewshot = 0;
+  std::string tasks = "mmlu,hellaswag,arc_easy,arc_challenge,piqa,winogrande";
+  int nsamples = 0, calib_seqlen = 0;    // 0: the method's default
+  std::int64_t batch_tokens = 2048;
+  bool progress = true;
+  // Internal: the evaluation child.
+  std::string evaluate_dir, evaluate_out;
+};
+
+namespace detail {
+
+inline void add_row_options(CLI::App& app, RowOptions& o) {
+  app.add_option("--model", o.model, "Hugging Face model folder or cache entry")->capture_default_str();
+  app.add_option("--data-dir", o.data_dir, "Evaluation data (../shared/data layout)")->capture_default_str();
+  app.add_option("--results", o.results, "Results folder (records, quantized checkpoints)")->capture_default_str();
+  app.add_option("--ppl-seqlen", o.ppl_seqlen, "WikiText-2 window (GPTQ protocol)")->capture_default_str();
+  app.add_option("--ppl-windows", o.ppl_windows, "Score only the first K windows (0: all)")->capture_default_str();
+  app.add_option("--limit", o.limit, "Docs per task, per MMLU subject (0: all)")->capture_default_str();
+  app.add_option("--mmlu-fewshot", o.mmlu_fewshot, "MMLU few-shot examples")->capture_default_str();
+  app.add_option("--tasks", o.tasks, "Comma-separated lm-eval tasks")->capture_default_str();
+  app.add_option("--nsamples", o.nsamples, "Calibration windows (0: the method's default, 128)");
+  app.add_option("--calib-seqlen", o.calib_seqlen, "Calibration window length (0: GPTQ 2048, AWQ 512)");
+  app.add_option("--batch-tokens", o.batch_tokens, "Tokens per forward pass")->capture_default_str();
+  app.add_flag("!--no-progress", o.progress, "No progress lines");
+  app.add_option("--evaluate-checkpoint", o.evaluate_dir)->group("");  // internal: the evaluation child
+  app.add_option("--eval-out", o.evaluate_out)->group("");
+}
+
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; pos <= s.size();) {
+    const std::size_t end = std::min(s.find(',', pos), s.size());
+    if (end > pos) out.push_back(s.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+/// Perplexity and tasks of the checkpoint in `dir`, with this process's peak memory (the child's job).
+inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const RowOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::size_t rss_before = current_rss_bytes();
+  const auto model = Qwen2Model::load(dir);  // every weight is read (finite check): all of it resident
+  const std::size_t model_rss = current_rss_bytes() - rss_before;
+  const auto tok = Tokenizer::load(model.dir());
+  const ScoringOptions scoring{o.batch_tokens, o.progress};
+  nlohmann::ordered_json j;
+  const auto ids = tok.encode(read_corpus(fs::path(o.data_dir) / "wikitext-2-raw-v1/test.jsonl"));
+  const PerplexityResult p = perplexity_gptq(model, ids, o.ppl_seqlen, o.ppl_windows, scoring);
+  const auto total = static_cast<std::int64_t>(ids.size()) / o.ppl_seqlen;
+  j["ppl"] = {{"value", p.ppl},           {"protocol", "gptq"}, {"dataset", "wikitext-2-raw-v1 test"},
+              {"seqlen", p.seqlen},       {"windows", p.windows}, {"windows_available", total},
+              {"tokens", p.tokens},       {"limited", p.windows < total}};
+  EvalOptions eo;
+  eo.max_length = model.config().max_position_embeddings;
+  eo.limit = o.limit;
+  eo.scoring = scoring;
+  j["tasks"] = nlohmann::ordered_json::object();
+  for (const auto& name : split_list(o.tasks)) {
+    const auto t = std::chrono::steady_clock::now();
+    const TaskData data = load_task(name, o.data_dir, o.mmlu_fewshot);
+    const TaskResult r = evaluate_task(model, tok, data, eo);
+    std::string_view headline = "acc";
+    for (const auto& lt : kLeaderboardTasks)
+      if (lt.name == name) headline = lt.metric;
+    j["tasks"][name] = task_json(r, data, headline,
+                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    if (name == "mmlu") j["tasks"][name]["num_fewshot"] = o.mmlu_fewshot;
+  }
+  j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()},
+                 {"weight_bytes", model_weight_bytes(model)}};
+  j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return j;
+}
+
+/// Runs this program again as the evaluation child for `dir`; returns its result.
+inline nlohmann::ordered_json evaluate_in_child(const fs::path& dir, int argc, char** argv, const fs::path& out) {
+  std::vector<std::string> args(argv, argv + argc);
+  args.insert(args.end(), {"--evaluate-checkpoint", dir.string(), "--eval-out", out.string()});
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t pid = 0;
+  check(posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, cargs.data(), environ) == 0, argv[0], "evaluate",
+        "cannot start the evaluation process");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, dir.string(), "evaluate",
+        "the evaluation process failed (exit status {}); its error is printed above", status);
+  return nlohmann::ordered_json::parse(read_text_file(out));
+}
+
+}  // namespace detail
+
+/// main() of a row binary: parses the options, runs the row, writes its record. Exit 0 on success, 1 if the row
+/// failed (its record says why), 2 on bad options or input.
+inline int run_row(int argc, char** argv, const RowSpec& row) {
+  CLI::App app{fmt::format("ptq leaderboard row \"{}\": {}", row.key, row.label)};
+  RowOptions o;
+  detail::add_row_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+  if (!o.evaluate_dir.empty()) {  // the evaluation child
+    try {
+      const auto j = detail::evaluate_checkpoint(o.evaluate_dir, o);
+      write_file_atomic(o.evaluate_out, [&](std::ostream& s) { s << j.dump(); });
+      return 0;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "ptq: error: {}\n", e.what());
+      return 2;
+    }
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path results = o.results;
+  fs::create_directories(results / "models");
+  const std::size_t threads = static_cast<std::size_t>(omp_get_max_threads());
+  nlohmann::ordered_json rec{{"schema", kRecordSchema}, {"row", row.key}, {"label", row.label},
+                             {"method", row.method ? method_name(*row.method) : "fp16"},
+                             {"scheme", row.method ? config_name(row.spec) : "bf16"}, {"status", "running"}};
+  if (row.method) {
+    rec["scheme_detail"] = {{"bits", row.spec.bits}, {"group_size", row.spec.group_size}, {"sym", row.spec.sym()}};
+    rec["params"] = *row.method == Method::kGptq ? fmt::format("{}", row.gptq)
+                    : *row.method == Method::kAwq ? fmt::format("{}", row.awq) : "";
+  }
+  fmt::print("ptq row {} ({})\n  model {}\n  data {}\n  results {}\n  perplexity: WikiText-2 test, GPTQ protocol, seqlen "
+             "{}, {} windows\n  tasks {} (limit {}; MMLU {}-shot)\n  threads {}\n",
+             row.key, row.label, o.model, o.data_dir, (results / (row.key + ".json")).string(), o.ppl_seqlen,
+             o.ppl_windows ? std::to_string(o.ppl_windows) : "all", o.tasks, o.limit ? std::to_string(o.limit) : "none",
+             o.mmlu_fewshot, threads);
+  try {
+    const fs::path model_dir = resolve_model_dir(o.model);
+    rec["model"] = {{"path", model_dir.string()}, {"name", model_dir.filename().string()}};
+    fs::path eval_dir = model_dir;
+    if (row.method) {
+      auto model = Qwen2Model::load(model_dir);
+      QuantizeOptions q;
+      q.method = *row.method;
+      q.spec = row.spec;
+      q.gptq = row.gptq;
+      q.awq = row.awq;
+      q.progress = o.progress;
+      eval_dir = results / "models" / row.key;
+      q.resume_dir = eval_dir.string() + ".partial";
+      std::vector<std::vector<std::int32_t>> calib;
+      if (q.method != Method::kRtn) {
+        CalibrationParams cp = row.calibration.value_or(default_calibration(q.method));
+        if (o.nsamples) cp.nsamples = o.nsamples;
+        if (o.calib_seqlen) cp.seqlen = o.calib_seqlen;
+        const fs::path file = fs::path(o.data_dir) / "wikitext-2-raw-v1/validation.jsonl";
+        fmt::print("  calibration {}: {} x {} tokens, seed {}\n", file.string(), cp.nsamples, cp.seqlen, cp.seed);
+        calib = calibration_windows(Tokenizer::load(model_dir).encode(read_corpus(file)), cp);
+        rec["calibration"] = {{"file", file.string()}, {"nsamples", cp.nsamples}, {"seqlen", cp.seqlen}, {"seed", cp.seed}};
+      }
+      const QuantizeReport rep = quantize_model(model, q, calib);
+      fs::remove_all(eval_dir);
+      save_quantized(model, q.spec, eval_dir, {{"method", std::string(method_name(q.method))}, {"row", row.key}});
+      fs::remove_all(q.resume_dir);
+      rec["quantization"] = {{"seconds", rep.seconds},           {"resumed_layers", rep.resumed_layers},
+                             {"peak_rss_bytes", peak_rss_bytes()}, {"linear_bytes_before", rep.bytes_before},
+                             {"linear_bytes_after", rep.bytes_after}, {"checkpoint", eval_dir.string()}};
+    }
+    const auto ev = detail::evaluate_in_child(eval_dir, argc, argv, results / (row.key + ".eval.json"));
+    fs::remove(results / (row.key + ".eval.json"));
+    for (const char* k : {"ppl", "tasks", "memory", "eval_seconds"}) rec[k] = ev[k];
+    rec["averages"] = averages_json(rec["tasks"]);
+    rec["status"] = "ok";
+  } catch (const std::exception& e) {
+    rec["status"] = "failed";
+    rec["error"] = e.what();
+    fmt::print(stderr, "ptq: error: {}\n", e.what());
+  }
+  rec["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rec["settings"] = {{"ppl_seqlen", o.ppl_seqlen}, {"ppl_windows", o.ppl_windows}, {"limit", o.limit},
+                     {"mmlu_fewshot", o.mmlu_fewshot}, {"tasks", o.tasks}, {"batch_tokens", o.batch_tokens}};
+  rec["reproducibility"] = {{"deterministic", true},
+                            {"note", "fixed calibration seed; fixed reduction orders: the same numbers for any run "
+                                     "and any thread count on the CPU"},
+                            {"results_sha256", results_digest(rec)}};
+  rec["environment"] = environment_json(static_cast<int>(threads));
+  write_file_atomic(results / (row.key + ".json"), [&](std::ostream& s) { s << rec.dump(2) << "\n"; });
+  if (rec["status"] == "ok")
+    fmt::print("{}: ppl {:.4f}, avg6 {:.4f}; wrote {}\n", row.key, rec["ppl"]["value"].get<double>(),
+               rec["averages"]["avg6"].is_null() ? 0.0 : rec["averages"]["avg6"].get<double>(),
+               (results / (row.key + ".json")).string());
+  return rec["status"] == "ok" ? 0 : 1;
+}
+
+}  // namespace ptq

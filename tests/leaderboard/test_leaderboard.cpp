@@ -1,0 +1,134 @@
+// The leaderboard: renderer golden files (md, zh md, csv, json) from frozen row records, the averages'
+// definitions, and (hidden tag, run by CTest after the example rows) the records the row binaries write.
+#include "ptq/leaderboard/render.hpp"
+
+#include "test_util.hpp"
+
+#include <cstdlib>
+#include <fstream>
+
+using ptq::test::data_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Compares `text` with the golden file; PTQ_UPDATE_GOLDEN=1 rewrites it instead (review the diff).
+void check_golden(const std::string& text, const fs::path& golden) {
+  if (const char* u = std::getenv("PTQ_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    std::ofstream(golden) << text;
+    WARN("rewrote " << golden);
+    return;
+  }
+  INFO("golden file " << golden << " (after an intended change: PTQ_UPDATE_GOLDEN=1, then review the diff)");
+  REQUIRE(fs::exists(golden));
+  CHECK(text == ptq::read_text_file(golden));
+}
+
+}  // namespace
+
+TEST_CASE("the leaderboard renders frozen records exactly as the golden files", "[leaderboard][golden]") {
+  const auto records = ptq::load_records(data_dir() / "leaderboard/records");
+  REQUIRE(records.size() == 5);
+  const fs::path g = data_dir() / "leaderboard/expected";
+  check_golden(ptq::render_leaderboard(records, "md"), g / "leaderboard.md");
+  check_golden(ptq::render_leaderboard(records, "md", "zh"), g / "leaderboard.zh.md");
+  check_golden(ptq::render_leaderboard(records, "csv"), g / "leaderboard.csv");
+  check_golden(ptq::render_leaderboard(records, "json"), g / "leaderboard.json");
+}
+
+TEST_CASE("summaries: ranks by perplexity, deltas against FP16, failed rows last with their error",
+          "[leaderboard]") {
+  const auto rows = ptq::summarize(ptq::load_records(data_dir() / "leaderboard/records"));
+  REQUIRE(rows.size() == 5);
+  for (std::size_t i = 0; i + 2 < rows.size(); ++i) CHECK(rows[i]["ppl"].get<double>() <= rows[i + 1]["ppl"].get<double>());
+  CHECK(rows.back()["status"] == "failed");
+  CHECK(rows.back()["rank"].is_null());
+  CHECK_THAT(rows.back()["error"].get<std::string>(), Catch::Contains("not a folder"));
+  for (const auto& s : rows)
+    if (s["row"] == "fp16") {
+      CHECK(s["ppl_delta"].get<double>() == 0.0);
+    } else if (s["status"] == "ok") {
+      CHECK(s["weight_mb"].get<double>() < rows[0]["weight_mb"].get<double>() + 10);  // sanity: same model
+    }
+  PTQ_REQUIRE_ERROR(ptq::render_leaderboard({}, "pdf"), "--format", "pdf");
+  PTQ_REQUIRE_ERROR(ptq::load_records(data_dir() / "leaderboard/missing"), "not a folder");
+}
+
+TEST_CASE("averages follow their definitions", "[leaderboard]") {
+  nlohmann::ordered_json tasks;
+  double head = 0, acc = 0;
+  int i = 0;
+  for (const auto& t : ptq::kLeaderboardTasks) {
+    const double a = 0.3 + 0.05 * i, an = 0.35 + 0.05 * i;
+    tasks[std::string(t.name)]["acc"]["value"] = a;
+    if (t.name != "mmlu" && t.name != "winogrande") tasks[std::string(t.name)]["acc_norm"]["value"] = an;
+    head += t.metric == "acc" ? a : an;
+    acc += a;
+    ++i;
+  }
+  tasks["mmlu"]["categories"]["stem"]["value"] = 0.2;
+  tasks["mmlu"]["subjects"]["anatomy"]["value"] = 0.4;
+  const auto avg = ptq::averages_json(tasks);
+  CHECK(avg["avg6"].get<double>() == Approx(head / 6));
+  CHECK(avg["avg6_acc"].get<double>() == Approx(acc / 6));
+  // Rows: 6 acc + 4 acc_norm + 1 category + 1 subject.
+  CHECK(avg["lm_eval_rows_count"] == 12);
+  tasks.erase("piqa");
+  CHECK(ptq::averages_json(tasks)["avg6"].is_null());
+}
+
+// Run by CTest after the example rows (examples/CMakeLists.txt): PTQ_ROWS_DIR holds two results folders, "a"
+// (every row, 2 threads) and "b" (the GPTQ row again, 1 thread).
+TEST_CASE("the example rows' records have every field, in range, and repeat bitwise", "[.records]") {
+  const char* env = std::getenv("PTQ_ROWS_DIR");
+  REQUIRE(env != nullptr);
+  const fs::path dir = env;
+  const auto records = ptq::load_records(dir / "a");
+  REQUIRE(records.size() == 5);
+  double fp16_model = 0, fp16_weights = 0;
+  for (const auto& r : records)
+    if (r["row"] == "fp16") {
+      fp16_model = r["memory"]["model_rss_bytes"].get<double>();
+      fp16_weights = r["memory"]["weight_bytes"].get<double>();
+    }
+  REQUIRE(fp16_model > fp16_weights * 0.9);
+  for (const auto& r : records) {
+    INFO(r["row"].get<std::string>());
+    REQUIRE(r["status"] == "ok");
+    CHECK(r["ppl"]["protocol"] == "gptq");
+    CHECK(r["ppl"]["value"].get<double>() > 1);
+    CHECK(r["ppl"]["limited"] == true);
+    for (const auto& t : ptq::kLeaderboardTasks) {
+      const auto& j = r["tasks"][std::string(t.name)];
+      const double v = j[std::string(t.metric)]["value"].get<double>();
+      CHECK((v >= 0 && v <= 1));
+      CHECK(j[std::string(t.metric)]["stderr"].get<double>() >= 0);
+      CHECK(j["n"].get<int>() > 0);
+      CHECK(j["limited"] == true);
+    }
+    CHECK(r["tasks"]["mmlu"]["categories"].size() == 4);
+    CHECK(r["tasks"]["mmlu"]["subjects"].size() == 57);
+    CHECK(r["averages"]["lm_eval_rows_count"] == 71);
+    const double avg6 = r["averages"]["avg6"].get<double>();
+    CHECK((avg6 > 0 && avg6 < 1));
+    CHECK(r["environment"]["date"].get<std::string>().size() == 20);
+    CHECK(r["wall_seconds"].get<double>() > 0);
+    CHECK(r["reproducibility"]["results_sha256"].get<std::string>().size() == 64);
+    if (r["row"] != "fp16") {
+      CHECK(r["quantization"]["seconds"].get<double>() >= 0);
+      CHECK(r["quantization"]["linear_bytes_after"].get<double>() * 3 < r["quantization"]["linear_bytes_before"].get<double>());
+      CHECK(r["memory"]["weight_bytes"].get<double>() < fp16_weights);
+      // Measured: the resident memory the model load added. (The process's peak RSS is recorded too; on
+      // qwen2-micro, whose linears are 3 MB of a 130 MB process, allocator timing moves it by more than that.)
+      CHECK(r["memory"]["model_rss_bytes"].get<double>() < fp16_model);
+    }
+  }
+  const auto again = ptq::load_records(dir / "b");
+  REQUIRE(again.size() == 1);
+  for (const auto& r : records)
+    if (r["row"] == "gptq") {
+      CHECK(again[0]["environment"]["threads"] == 1);
+      CHECK(again[0]["reproducibility"]["results_sha256"] == r["reproducibility"]["results_sha256"]);
+      CHECK(again[0]["ppl"] == r["ppl"]);
+    }
+}
