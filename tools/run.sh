@@ -2,8 +2,9 @@
 # The main job: install what is missing, build, run every leaderboard row and render the leaderboard.
 #   tools/run.sh [--model DIR] [--data DIR] [--results DIR] [--full] [-- ROW_OPTIONS...]
 # Default: ../shared/models/qwen2-micro with ../shared/data, sized to finish in about 15 minutes on 2 CPU cores:
-# WikiText-2 perplexity on the first 40 windows of 2048 tokens, each task on its first 100 documents (MMLU: per
-# subject). --full evaluates everything (the whole test set, every document): use it for a real model, e.g.
+# WikiText-2 perplexity on the first 160 windows of 512 tokens (the micro models' protocol, SOURCE.md), each task
+# on its first 100 documents (MMLU: per subject). --full evaluates everything with the paper protocol (the whole
+# test set in windows of 2048 tokens, every document): use it for a real model, e.g.
 #   tools/run.sh --model ~/models/Qwen2.5-7B --full
 # Writes results/<row>.json (one record per row), results/leaderboard.md, .html, .csv and .json.
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 model=../shared/models/qwen2-micro
 data=../shared/data
 results=results
-sizes=(--ppl-windows 40 --limit 100)
+sizes=(--ppl-seqlen 512 --ppl-windows 160 --limit 100)
 extra=()
 while (($#)); do
   case "$1" in
@@ -25,7 +26,7 @@ while (($#)); do
 done
 tools/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)"
+cmake --build build -j"$(nproc)" --target ptq_cli ptq_row_fp16 ptq_row_rtn ptq_row_awq ptq_row_gptq
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 echo "== ptq leaderboard: model $model, data $data, results $results, sizes: ${sizes[*]:-full}"
 build/tools/ptq info --model "$model"

@@ -1,6 +1,7 @@
 // Bad checkpoints are refused with messages that name the file, the tensor and the problem.
 #include "ptq/io/llama2c.hpp"
 #include "ptq/model/qwen2.hpp"
+#include "ptq/quant/pipeline.hpp"
 
 #include "test_util.hpp"
 
@@ -103,4 +104,18 @@ TEST_CASE("llama2.c reader: a truncated checkpoint is refused", "[model][errors]
   PTQ_REQUIRE_ERROR(ptq::load_llama2c(dir / "s.bin"), "s.bin", "truncated");
   std::filesystem::resize_file(dir / "s.bin", 10);
   PTQ_REQUIRE_ERROR(ptq::load_llama2c(dir / "s.bin"), "header", "truncated");
+}
+
+TEST_CASE("a model or calibration that does not fit in memory is refused up front with the numbers", "[memory]") {
+  const auto dir = ptq::test::shared_dir() / "models/qwen2-micro";
+  ::setenv("PTQ_MEMORY_AVAILABLE", "1000000", 1);
+  PTQ_REQUIRE_ERROR(ptq::Qwen2Model::load(dir), "qwen2-micro", "needs 41.9 MB of memory, 1.0 MB available");
+  ::setenv("PTQ_MEMORY_AVAILABLE", "60000000", 1);  // the model fits, 128 x 2048 tokens of AWQ activations do not
+  auto model = ptq::Qwen2Model::load(dir);
+  ptq::QuantizeOptions opt;
+  opt.method = ptq::Method::kAwq;
+  opt.progress = false;
+  const std::vector<std::vector<std::int32_t>> calib(128, std::vector<std::int32_t>(2048, 5));
+  PTQ_REQUIRE_ERROR(ptq::quantize_model(model, opt, calib), "calibration", "128 x 2048 tokens", "needs 1208.0 MB");
+  ::unsetenv("PTQ_MEMORY_AVAILABLE");
 }

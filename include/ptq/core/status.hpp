@@ -5,6 +5,10 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <array>
+#include <string_view>
 
 #include <stdexcept>
 #include <string>
@@ -45,6 +49,14 @@ template <class... Args>
 void check(bool cond, const std::string& file, const std::string& item, fmt::format_string<Args...> fmt,
            Args&&... args) {
   if (!cond) throw Error(file, item, fmt::format(fmt, std::forward<Args>(args)...));
+}
+
+/// The enumerator whose name (its index in `names`) is `name`; the error lists the accepted names.
+template <class Enum, std::size_t N>
+Enum enum_from_name(const std::array<std::string_view, N>& names, std::string_view name, std::string_view what) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (names[i] == name) return static_cast<Enum>(i);
+  throw Error("", std::string(what), fmt::format("unknown {} \"{}\" ({})", what, name, fmt::join(names, ", ")));
 }
 
 }  // namespace ptq

@@ -34,6 +34,7 @@ class SafetensorsFile {
   explicit SafetensorsFile(const fs::path& path) : file_(path) { parse(); }
 
   [[nodiscard]] const std::string& path() const { return file_.path(); }
+  [[nodiscard]] std::size_t size() const { return file_.size(); }
   [[nodiscard]] const std::vector<TensorRef>& tensors() const { return tensors_; }
   [[nodiscard]] const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
@@ -180,6 +181,12 @@ class TensorStore {
     return *t;
   }
   [[nodiscard]] const std::string& dir() const { return dir_; }
+  /// Bytes of all the checkpoint's files.
+  [[nodiscard]] std::size_t total_bytes() const {
+    std::size_t n = 0;
+    for (const auto& f : files_) n += f->size();
+    return n;
+  }
   [[nodiscard]] std::vector<std::string> names() const {
     std::vector<std::string> out;
     for (const auto& [n, _] : where_) out.push_back(n);

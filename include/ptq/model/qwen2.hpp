@@ -10,6 +10,7 @@
 /// Limitations: no KV cache (evaluation is prefill-only; greedy generation recomputes the prefix).
 #pragma once
 
+#include "ptq/core/memory.hpp"
 #include "ptq/io/config_io.hpp"
 #include "ptq/io/safetensors.hpp"
 #include "ptq/kernels/ref/attention.hpp"
@@ -50,6 +51,7 @@ class Qwen2Model {
     const fs::path dir = resolve_model_dir(path);
     Qwen2Config config = load_qwen2_config(dir);
     auto store = std::make_shared<const TensorStore>(TensorStore::open(dir));
+    check_memory(store->total_bytes(), dir.string(), "model");  // the weights become resident as they are read
     Qwen2Weights weights = bind_qwen2_weights(*store, config, opt.check_finite, load_quantization(dir));
     Qwen2Model model(std::move(config), std::move(weights), store);
     model.store_ = std::move(store);

@@ -165,7 +165,8 @@ inline AwqScaleResult awq_search_scale(std::span<DenseWeight* const> group, std:
       best.ratio = r;
       best.scales = std::move(s);
     }
-    for (std::size_t j = 0; j < group.size(); ++j) group[j]->w = original[j];
+    for (std::size_t j = 0; j < group.size(); ++j)  // in place: `run` reads through views of these buffers
+      std::copy(original[j].begin(), original[j].end(), group[j]->w.begin());
   }
   check(!best.scales.empty(), "", what, "AWQ scale search: the loss is not finite at any grid point (NaN or Inf in "
         "the calibration activations?)");

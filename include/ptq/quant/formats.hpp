@@ -32,9 +32,7 @@ enum class CheckpointFormat : std::uint8_t { kNative, kGptq, kAwq };
 inline constexpr std::array<std::string_view, 3> kFormatNames{"native", "gptq", "awq"};
 inline std::string_view format_name(CheckpointFormat f) { return kFormatNames[static_cast<std::size_t>(f)]; }
 inline CheckpointFormat parse_format(std::string_view name) {
-  for (std::size_t i = 0; i < kFormatNames.size(); ++i)
-    if (kFormatNames[i] == name) return static_cast<CheckpointFormat>(i);
-  throw Error("", "format", fmt::format("unknown checkpoint format \"{}\" (native, gptq, awq)", name));
+  return enum_from_name<CheckpointFormat>(kFormatNames, name, "format");
 }
 
 /// What a quantized checkpoint's config.json declares.

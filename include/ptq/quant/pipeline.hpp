@@ -31,11 +31,7 @@ enum class Method : std::uint8_t { kRtn, kGptq, kAwq };
 
 inline constexpr std::array<std::string_view, 3> kMethodNames{"rtn", "gptq", "awq"};
 inline std::string_view method_name(Method m) { return kMethodNames[static_cast<std::size_t>(m)]; }
-inline Method parse_method(std::string_view name) {
-  for (std::size_t i = 0; i < kMethodNames.size(); ++i)
-    if (kMethodNames[i] == name) return static_cast<Method>(i);
-  throw Error("", "method", fmt::format("unknown method \"{}\" (rtn, gptq, awq)", name));
-}
+inline Method parse_method(std::string_view name) { return enum_from_name<Method>(kMethodNames, name, "method"); }
 /// The quantizer grid a method uses (quantizer.hpp).
 inline Grid method_grid(Method m) { return m == Method::kAwq ? Grid::kAwq : Grid::kGptq; }
 
@@ -408,6 +404,16 @@ inline QuantizeReport quantize_model(Qwen2Model& model, const QuantizeOptions& o
   const auto t0 = std::chrono::steady_clock::now();
   const bool calibrated = opt.method != Method::kRtn;
   check(!calibrated || !calibration.empty(), "", "calibration", "{} needs calibration samples", method_name(opt.method));
+  if (calibrated) {  // the calibration activations held per layer (float32): stream (+ full-precision copy) [+ AWQ's inputs]
+    std::size_t tokens = 0;
+    for (const auto& c : calibration) tokens += c.size();
+    const Qwen2Config& c = model.config();
+    const std::size_t per_token = opt.method == Method::kAwq
+                                      ? 2 * c.hidden_size + 2 * c.hidden_size + c.q_dim() + c.intermediate_size
+                                      : 2 * static_cast<std::size_t>(c.hidden_size);
+    check_memory(tokens * per_token * sizeof(float), "calibration",
+                 fmt::format("{} x {} tokens", calibration.size(), calibration.front().size()));
+  }
   std::optional<detail::LayerCheckpoints> done;
   if (!opt.resume_dir.empty()) done.emplace(opt.resume_dir, detail::run_fingerprint(model, opt, calibration));
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and runs each for SECONDS (default 60) on a
+# corpus seeded from real files: ../shared tokenizer/config/data and tests/data checkpoints. Exit 1 on any crash,
+# leak or timeout; the crashing input is left in build-fuzz/findings/<target>/.
+#   tools/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shared=${PTQ_SHARED_DIR:-../shared}
+command -v clang++ > /dev/null || { echo "tools/fuzz.sh needs clang (Debian package 'clang')" >&2; exit 2; }
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPTQ_FUZZ=ON \
+      -DPTQ_SHARED_DIR="$(realpath "$shared")" > /dev/null
+cmake --build build-fuzz -j"$(nproc)"
+seed() {  # seed <target> <files...>
+  mkdir -p "build-fuzz/corpus/$1"
+  shift_target=$1; shift
+  for f in "$@"; do [ -f "$f" ] && cp "$f" "build-fuzz/corpus/$shift_target/$(echo "$f" | tr '/' '_')"; done
+}
+seed safetensors tests/data/tiny_qwen2_tied/model.safetensors tests/data/interop/*/model.safetensors
+seed config tests/data/tiny_qwen2_*/config.json tests/data/interop/*/config.json "$shared"/models/*/config.json
+mkdir -p build-fuzz/corpus/tokenizer build-fuzz/corpus/datasets build-fuzz/corpus/checkpoint
+head -c 4000 "$shared/data/wikitext-2-raw-v1/test.jsonl" > build-fuzz/corpus/tokenizer/wikitext
+printf '{"version":"1.0","added_tokens":[],"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}}' \
+  > build-fuzz/corpus/tokenizer/tiny_tokenizer_json
+for d in "$shared"/data/*/; do
+  for f in "$d"*.jsonl; do [ -f "$f" ] && head -n 3 "$f" > "build-fuzz/corpus/datasets/$(basename "$d")_$(basename "$f")"; done
+done
+i=0
+for c in gptq_w4g32s gptq_w4g32a_actorder awq_w4g32a gptq_w8g32s; do  # first byte selects the config
+  { printf "\\x$(printf %02x $i)"; cat "tests/data/interop/$c/model.safetensors"; } > "build-fuzz/corpus/checkpoint/$c"
+  i=$((i + 1))
+done
+status=0
+for t in safetensors config tokenizer datasets checkpoint; do
+  mkdir -p "build-fuzz/findings/$t"
+  echo "== fuzz_$t: ${seconds}s"
+  if ! (cd "build-fuzz/findings/$t" && ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 \
+        ../../tests/fuzz/fuzz_$t -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len=262144 \
+        -print_final_stats=1 "../../corpus/$t" 2>&1 | tail -n 12); then
+    status=1
+  fi
+  if ls "build-fuzz/findings/$t" | grep -qE '^(crash|leak|timeout|oom)-'; then
+    echo "fuzz_$t: FINDINGS in build-fuzz/findings/$t"; status=1
+  fi
+done
+exit $status
