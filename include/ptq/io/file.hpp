@@ -114,4 +114,20 @@ inline void write_file_atomic(const fs::path& path, const std::function<void(std
   }
 }
 
+/// Fills a temporary folder beside `path` with `fill(folder)` and renames it to `path` (which must not exist):
+/// an exception or a crash leaves no half-written folder under that name.
+inline void write_folder_atomic(const fs::path& path, const std::function<void(const fs::path&)>& fill) {
+  const fs::path tmp = path.string() + fmt::format(".tmp.{}", ::getpid());
+  fs::remove_all(tmp);
+  try {
+    fs::create_directories(tmp);
+    fill(tmp);
+    fs::rename(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
 }  // namespace ptq

@@ -75,10 +75,7 @@ inline void save_quantized(const Qwen2Model& model, const QuantSpec& spec, const
                            std::uint64_t max_shard_bytes = 5'000'000'000) {
   check(model.store() != nullptr, out.string(), "", "only a model loaded from a checkpoint can be saved");
   check(!fs::exists(out), out.string(), "", "already exists; choose a new output folder");
-  const fs::path tmp = out.string() + fmt::format(".tmp.{}", ::getpid());
-  fs::remove_all(tmp);
-  try {
-    fs::create_directories(tmp);
+  write_folder_atomic(out, [&](const fs::path& tmp) {
     // The packed linears, in the output format (kept alive until written).
     std::map<std::string, const PackedWeight*> packed;
     bool act_order = false;
@@ -133,12 +130,7 @@ inline void save_quantized(const Qwen2Model& model, const QuantSpec& spec, const
       if (!c.g_idx.empty()) tensors.push_back({prefix + ".g_idx", DType::kI32, {p->k}, bytes(c.g_idx)});
     }
     write_sharded(tmp, std::move(tensors), {{"format", "pt"}, {"producer", "ptq"}}, max_shard_bytes);
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
 }
 
 }  // namespace ptq

@@ -343,12 +343,10 @@ class LayerCheckpoints {
     }
     nlohmann::json rep = nlohmann::json::array();
     for (const auto& r : reports) rep.push_back({r.name, r.loss, r.damp});
-    const fs::path tmp = layer_dir(li).string() + ".tmp", final_dir = layer_dir(li);
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    write_safetensors(tmp / "model.safetensors", std::move(t), {{"reports", rep.dump()}});
-    fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
+    fs::remove_all(layer_dir(li));  // a stale copy from an earlier run with the same fingerprint
+    write_folder_atomic(layer_dir(li), [&](const fs::path& tmp) {
+      write_safetensors(tmp / "model.safetensors", std::move(t), {{"reports", rep.dump()}});
+    });
   }
 
   [[nodiscard]] std::vector<LayerReport> load(std::size_t li, Qwen2Layer& layer, const QuantSpec& spec) const {
