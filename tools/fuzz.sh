@@ -9,7 +9,7 @@ seconds=${1:-60}
 shared=${PTQ_SHARED_DIR:-../shared}
 command -v clang++ > /dev/null || { echo "tools/fuzz.sh needs clang (Debian package 'clang')" >&2; exit 2; }
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPTQ_FUZZ=ON \
-      -DPTQ_SHARED_DIR="$(realpath "$shared")" > /dev/null
+      -DPTQ_SHARED_DIR="$(realpath "$shared")" -DPTQ_CUDA=OFF > /dev/null
 cmake --build build-fuzz -j"$(nproc)"
 seed() {  # seed <target> <files...>
   mkdir -p "build-fuzz/corpus/$1"

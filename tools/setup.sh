@@ -12,6 +12,7 @@ packages=(
   libcli11-dev          # command-line parsing
   libpcre2-dev libutf8proc-dev  # tokenizer: pre-tokenizer regex, NFC normalization
   zlib1g-dev chromium   # tests: the HTML leaderboard rendered in headless Chromium, its screenshot decoded
+  clang libclang-rt-dev libomp-dev llvm  # reliability: libFuzzer, ASan + UBSan (clang's OpenMP), symbolized reports
 )
 missing=()
 for p in "${packages[@]}"; do

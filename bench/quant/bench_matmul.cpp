@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps)->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   fmt::print("shape,M,weights,median_ms,weight_GB_per_s,speedup_vs_fp32\n");
-  for (const auto& [n, k] : kShapes) {
+  for (const auto& nk : kShapes) {
+    const std::int64_t n = nk[0], k = nk[1];  // named, not bound: the lambdas below capture them (clang 14)
     ptq::Rng rng(1);
     std::vector<float> w(static_cast<std::size_t>(n * k));
     for (auto& v : w) v = 0.02f * rng.normal();

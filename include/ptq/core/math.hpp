@@ -27,7 +27,9 @@ PTQ_HOST_DEVICE float exp_approx(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const auto e = static_cast<std::int32_t>(n) + 127;  // 2^n as a float: n in [-126, 128)
+  // 2^n as a float: n in [-126, 128). A NaN x leaves n NaN, whose conversion to int is undefined (UBSan found it
+  // in the NaN-activation test): convert 0 instead; p is NaN, so the result still is.
+  const auto e = static_cast<std::int32_t>(n == n ? n : 0.0f) + 127;
   return p * std::bit_cast<float>(static_cast<std::uint32_t>(e) << 23);
 }
 

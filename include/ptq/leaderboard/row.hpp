@@ -10,6 +10,9 @@
 /// the resident memory its model load added (model_rss_bytes) and its peak resident memory while loading and
 /// evaluating (peak_rss_bytes); write <results>/<key>.json
 /// atomically (a failed row writes a record with status "failed" and the error).
+/// Crash safety: a row killed at any point and run again with the same command resumes: finished layers from
+/// <results>/models/<key>.partial, finished evaluation steps (perplexity, each task) from <results>/<key>.eval.partial;
+/// both are removed once the record is written. The numbers are those of an uninterrupted run.
 /// Evaluation: WikiText-2 test perplexity (GPTQ protocol) and the six lm-eval tasks (record.hpp). Everything is
 /// deterministic (fixed seeds, fixed reduction orders): the record's results_sha256 is the same on every run.
 #pragma once
@@ -98,42 +101,97 @@ inline std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-/// Perplexity and tasks of the checkpoint in `dir`, with this process's peak memory (the child's job).
-inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const RowOptions& o) {
+/// What must match for an evaluation to resume from another's finished steps: the checkpoint (its config.json and
+/// the names and sizes of its safetensors files) and every setting that changes a number.
+inline std::string eval_fingerprint(const fs::path& dir, const RowOptions& o) {
+  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors") files[e.path().filename().string()] = e.file_size();
+  const nlohmann::ordered_json j{{"checkpoint", fs::absolute(dir).lexically_normal().string()},
+                                 {"config_sha256", sha256_hex(read_text_file(dir / "config.json"))},
+                                 {"files", files},
+                                 {"data_dir", fs::absolute(o.data_dir).lexically_normal().string()},
+                                 {"ppl_seqlen", o.ppl_seqlen}, {"ppl_windows", o.ppl_windows},
+                                 {"limit", o.limit}, {"mmlu_fewshot", o.mmlu_fewshot}, {"batch_tokens", o.batch_tokens}};
+  return j.dump(2) + "\n";
+}
+
+/// The finished steps (perplexity, each task) of an evaluation: <dir>/<step>.json, each written atomically when the
+/// step ends, and <dir>/run.json fingerprinting the run (eval_fingerprint); a rerun after a crash loads them instead
+/// of computing them again. Steps are deterministic, so a resumed evaluation gives the same numbers.
+class EvalSteps {
+ public:
+  EvalSteps(fs::path dir, const std::string& fingerprint) : dir_(std::move(dir)) {
+    const fs::path run = dir_ / "run.json";
+    if (fs::exists(run) && read_text_file(run) != fingerprint) fs::remove_all(dir_);  // another run's steps: stale
+    fs::create_directories(dir_);
+    if (!fs::exists(run)) write_file_atomic(run, [&](std::ostream& s) { s << fingerprint; });
+  }
+  /// The step's result: loaded when an earlier run finished it, else computed by f() and saved.
+  template <class F>
+  nlohmann::ordered_json step(const std::string& name, F&& f) {
+    const fs::path file = dir_ / (name + ".json");
+    if (fs::exists(file)) {
+      ++resumed_;
+      return nlohmann::ordered_json::parse(read_text_file(file));
+    }
+    nlohmann::ordered_json j = f();
+    write_file_atomic(file, [&](std::ostream& s) { s << j.dump(); });
+    return j;
+  }
+  [[nodiscard]] int resumed() const { return resumed_; }
+
+ private:
+  fs::path dir_;
+  int resumed_ = 0;
+};
+
+/// Perplexity and tasks of the checkpoint in `dir`, with this process's peak memory (the child's job); finished
+/// steps are kept in `steps_dir` (EvalSteps).
+inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const RowOptions& o, const fs::path& steps_dir) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::size_t rss_before = current_rss_bytes();
   const auto model = Qwen2Model::load(dir);  // every weight is read (finite check): all of it resident
   const std::size_t model_rss = current_rss_bytes() - rss_before;
   const auto tok = Tokenizer::load(model.dir());
   const ScoringOptions scoring{o.batch_tokens, o.progress};
+  EvalSteps steps(steps_dir, eval_fingerprint(model.dir(), o));
   nlohmann::ordered_json j;
-  const auto ids = tok.encode(read_corpus(fs::path(o.data_dir) / "wikitext-2-raw-v1/test.jsonl"));
-  const PerplexityResult p = perplexity_gptq(model, ids, o.ppl_seqlen, o.ppl_windows, scoring);
-  const auto total = static_cast<std::int64_t>(ids.size()) / o.ppl_seqlen;
-  j["ppl"] = {{"value", p.ppl},           {"protocol", "gptq"}, {"dataset", "wikitext-2-raw-v1 test"},
-              {"seqlen", p.seqlen},       {"windows", p.windows}, {"windows_available", total},
-              {"tokens", p.tokens},       {"limited", p.windows < total}};
+  j["ppl"] = steps.step("ppl", [&] {
+    const auto ids = tok.encode(read_corpus(fs::path(o.data_dir) / "wikitext-2-raw-v1/test.jsonl"));
+    const PerplexityResult p = perplexity_gptq(model, ids, o.ppl_seqlen, o.ppl_windows, scoring);
+    const auto total = static_cast<std::int64_t>(ids.size()) / o.ppl_seqlen;
+    return nlohmann::ordered_json{{"value", p.ppl},           {"protocol", "gptq"}, {"dataset", "wikitext-2-raw-v1 test"},
+                                  {"seqlen", p.seqlen},       {"windows", p.windows}, {"windows_available", total},
+                                  {"tokens", p.tokens},       {"limited", p.windows < total}};
+  });
   EvalOptions eo;
   eo.max_length = model.config().max_position_embeddings;
   eo.limit = o.limit;
   eo.scoring = scoring;
   j["tasks"] = nlohmann::ordered_json::object();
-  for (const auto& name : split_list(o.tasks)) {
-    const auto t = std::chrono::steady_clock::now();
-    const TaskData data = load_task(name, o.data_dir, o.mmlu_fewshot);
-    const TaskResult r = evaluate_task(model, tok, data, eo);
-    std::string_view headline = "acc";
-    for (const auto& lt : kLeaderboardTasks)
-      if (lt.name == name) headline = lt.metric;
-    j["tasks"][name] = task_json(r, data, headline,
-                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
-    if (name == "mmlu") j["tasks"][name]["num_fewshot"] = o.mmlu_fewshot;
-  }
+  for (const auto& name : split_list(o.tasks))
+    j["tasks"][name] = steps.step("task_" + name, [&] {
+      const auto t = std::chrono::steady_clock::now();
+      const TaskData data = load_task(name, o.data_dir, o.mmlu_fewshot);
+      const TaskResult r = evaluate_task(model, tok, data, eo);
+      std::string_view headline = "acc";
+      for (const auto& lt : kLeaderboardTasks)
+        if (lt.name == name) headline = lt.metric;
+      nlohmann::ordered_json jt =
+          task_json(r, data, headline, std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+      if (name == "mmlu") jt["num_fewshot"] = o.mmlu_fewshot;
+      return jt;
+    });
   j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()},
                  {"weight_bytes", model_weight_bytes(model)}};
   j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  j["eval_resumed_steps"] = steps.resumed();
   return j;
 }
+
+/// Where the evaluation child of <results>/<key>.eval.json keeps its finished steps: <results>/<key>.eval.partial.
+inline fs::path eval_steps_dir(const fs::path& eval_out) { return fs::path(eval_out).replace_extension(".partial"); }
 
 /// Runs this program again as the evaluation child for `dir`; returns its result.
 inline nlohmann::ordered_json evaluate_in_child(const fs::path& dir, int argc, char** argv, const fs::path& out) {
@@ -163,7 +221,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
   CLI11_PARSE(app, argc, argv);
   if (!o.evaluate_dir.empty()) {  // the evaluation child
     try {
-      const auto j = detail::evaluate_checkpoint(o.evaluate_dir, o);
+      const auto j = detail::evaluate_checkpoint(o.evaluate_dir, o, detail::eval_steps_dir(o.evaluate_out));
       write_file_atomic(o.evaluate_out, [&](std::ostream& s) { s << j.dump(); });
       return 0;
     } catch (const std::exception& e) {
@@ -189,6 +247,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
              row.key, row.label, o.model, o.data_dir, (results / (row.key + ".json")).string(), o.ppl_seqlen,
              o.ppl_windows ? std::to_string(o.ppl_windows) : "all", o.tasks, o.limit ? std::to_string(o.limit) : "none",
              o.mmlu_fewshot, threads);
+  std::vector<fs::path> partial;  // resume state of this row, removed once its record is written
   try {
     const fs::path model_dir = resolve_model_dir(o.model);
     rec["model"] = {{"path", model_dir.string()}, {"name", model_dir.filename().string()}};
@@ -216,14 +275,16 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
       const QuantizeReport rep = quantize_model(model, q, calib);
       fs::remove_all(eval_dir);
       save_quantized(model, q.spec, eval_dir, {{"method", std::string(method_name(q.method))}, {"row", row.key}});
-      fs::remove_all(q.resume_dir);
+      partial.push_back(q.resume_dir);  // kept until the record is written: a crash in evaluation resumes every layer
       rec["quantization"] = {{"seconds", rep.seconds},           {"resumed_layers", rep.resumed_layers},
                              {"peak_rss_bytes", peak_rss_bytes()}, {"linear_bytes_before", rep.bytes_before},
                              {"linear_bytes_after", rep.bytes_after}, {"checkpoint", eval_dir.string()}};
     }
-    const auto ev = detail::evaluate_in_child(eval_dir, argc, argv, results / (row.key + ".eval.json"));
-    fs::remove(results / (row.key + ".eval.json"));
-    for (const char* k : {"ppl", "tasks", "memory", "eval_seconds"}) rec[k] = ev[k];
+    const fs::path eval_out = results / (row.key + ".eval.json");
+    const auto ev = detail::evaluate_in_child(eval_dir, argc, argv, eval_out);
+    fs::remove(eval_out);
+    partial.push_back(detail::eval_steps_dir(eval_out));
+    for (const char* k : {"ppl", "tasks", "memory", "eval_seconds", "eval_resumed_steps"}) rec[k] = ev[k];
     rec["averages"] = averages_json(rec["tasks"]);
     rec["status"] = "ok";
   } catch (const std::exception& e) {
@@ -240,10 +301,12 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
                             {"results_sha256", results_digest(rec)}};
   rec["environment"] = environment_json(static_cast<int>(threads));
   write_file_atomic(results / (row.key + ".json"), [&](std::ostream& s) { s << rec.dump(2) << "\n"; });
-  if (rec["status"] == "ok")
+  if (rec["status"] == "ok") {
+    for (const fs::path& p : partial) fs::remove_all(p);
     fmt::print("{}: ppl {:.4f}, avg6 {:.4f}; wrote {}\n", row.key, rec["ppl"]["value"].get<double>(),
                rec["averages"]["avg6"].is_null() ? 0.0 : rec["averages"]["avg6"].get<double>(),
                (results / (row.key + ".json")).string());
+  }
   return rec["status"] == "ok" ? 0 : 1;
 }
 

@@ -17,6 +17,7 @@
 #include "ptq/kernels/ref/elementwise.hpp"
 #include "ptq/kernels/ref/linear.hpp"
 #include "ptq/kernels/ref/logprob.hpp"
+#include "ptq/model/layer_slots.hpp"
 #include "ptq/model/weights.hpp"
 
 #include <algorithm>
@@ -33,9 +34,6 @@ struct LoadOptions {
   bool check_finite = true;  // scan every weight for NaN/Inf at load (one pass over the weights)
   static constexpr std::array<std::string_view, 1> field_names{"check_finite"};
 };
-
-/// Where a decoder layer's linear layers read their input: q/k/v share one, gate/up share one.
-enum class LinearInput : std::uint8_t { kAttention, kAttentionOutput, kMlp, kMlpDown };
 
 /// Sees every linear-layer input of a layer forward (calibration): (which, x (m, in_features), m).
 using LayerObserver = std::function<void(LinearInput, const float*, std::int64_t)>;

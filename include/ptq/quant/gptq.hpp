@@ -14,6 +14,7 @@
 #include "ptq/core/fields.hpp"
 #include "ptq/kernels/ref/blas.hpp"
 #include "ptq/kernels/ref/lapack.hpp"
+#include "ptq/quant/gptq_params.hpp"
 #include "ptq/quant/packed.hpp"
 
 #include <fmt/format.h>
@@ -25,14 +26,6 @@
 #include <vector>
 
 namespace ptq {
-
-struct GptqParams {
-  float damp = 0.01f;         // fraction of mean(diag H) added to the diagonal (percdamp)
-  int block_size = 128;       // lazy-batch width (columns)
-  bool act_order = false;     // quantize columns by decreasing H_ii (desc_act); stores g_idx
-  bool static_groups = false; // group grids from the original weights (act-order without g_idx)
-  static constexpr std::array<std::string_view, 4> field_names{"damp", "block_size", "act_order", "static_groups"};
-};
 
 /// Accumulates H = 2/n Σ x x^T (K, K) from calibration inputs, as `add_batch` does (float32).
 class Hessian {

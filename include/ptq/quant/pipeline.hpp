@@ -92,13 +92,10 @@ inline std::vector<std::vector<std::int32_t>> calibration_windows(std::span<cons
 
 namespace detail {
 
-/// The seven linears of a layer in execution order (q, k, v, o, gate, up, down) and their names.
+/// The seven linears of a layer in execution order (q, k, v, o, gate, up, down; names: kLinearNames).
 inline std::array<Linear*, 7> linears(Qwen2Layer& l) {
   return {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj};
 }
-inline constexpr std::array<const char*, 7> kLinearNames{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                                         "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                                         "mlp.down_proj"};
 
 inline DenseWeight dense_weight(const Linear& l) {
   DenseWeight d{l.out_features(), l.in_features(), std::vector<float>(static_cast<std::size_t>(l.weight.numel()))};
@@ -162,7 +159,9 @@ inline std::vector<LayerReport> gptq_layer(const Qwen2Model& model, Qwen2Layer& 
   const std::vector<std::pair<LinearInput, std::vector<std::size_t>>> groups{
       {LinearInput::kAttention, {0, 1, 2}}, {LinearInput::kAttentionOutput, {3}}, {LinearInput::kMlp, {4, 5}},
       {LinearInput::kMlpDown, {6}}};
-  for (const auto& [input, members] : groups) {
+  for (const auto& group : groups) {
+    const LinearInput input = group.first;  // named, not bound: lambdas below capture them (clang 14)
+    const std::vector<std::size_t>& members = group.second;
     Hessian hess(lins[members.front()]->in_features());
     std::size_t sample = 0;
     const LayerObserver observe = [&, which = input](LinearInput at, const float* x, std::int64_t m) {

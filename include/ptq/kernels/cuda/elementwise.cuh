@@ -1,0 +1,100 @@
+/// @file Row-wise and element-wise kernels of the Qwen2 block on the GPU, float32 arithmetic on fp16/bf16 storage,
+/// each the counterpart of a CPU reference in kernels/ref (elementwise.hpp, attention.hpp): dtype conversion,
+/// embedding gather, RMSNorm (CUB block reduction), bias + rotate-half RoPE, SwiGLU, residual add.
+#pragma once
+
+#include "ptq/kernels/cuda/common.cuh"
+
+#include <cub/block/block_reduce.cuh>
+
+namespace ptq::cuda {
+
+/// Stored element (f32, f16 or bf16 bits) -> float.
+__device__ __forceinline__ float load_raw(const void* p, std::int64_t i, int dtype /* RawDtype */) {
+  if (dtype == 0) return static_cast<const float*>(p)[i];
+  const std::uint16_t bits = static_cast<const std::uint16_t*>(p)[i];
+  if (dtype == 1) return __half2float(__ushort_as_half(bits));
+  return __uint_as_float(static_cast<std::uint32_t>(bits) << 16);
+}
+
+template <class T>
+__global__ void convert_kernel(const void* src, int dtype, std::int64_t count, T* dst) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) dst[i] = from_f32<T>(load_raw(src, i, dtype));
+}
+
+/// dst (float) = src (T).
+template <class T>
+__global__ void widen_kernel(const T* src, std::int64_t count, float* dst) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) dst[i] = to_f32(src[i]);
+}
+
+/// x (T, H) float = embedding rows ids[t] of table (V, H) in T.
+template <class T>
+__global__ void embed_kernel(const std::int32_t* ids, const T* table, std::int64_t h, float* x) {
+  const std::int64_t t = blockIdx.x;
+  const T* row = table + static_cast<std::int64_t>(ids[t]) * h;
+  for (std::int64_t i = threadIdx.x; i < h; i += blockDim.x) x[t * h + i] = to_f32(row[i]);
+}
+
+/// out (T, H) = weight · x / sqrt(mean(x²) + eps), one block per row.
+template <int Threads, class T>
+__global__ void __launch_bounds__(Threads)
+    rms_norm_kernel(const float* x, std::int64_t h, const float* weight, float eps, T* out) {
+  using Reduce = cub::BlockReduce<float, Threads>;
+  __shared__ typename Reduce::TempStorage tmp;
+  __shared__ float inv;
+  const float* r = x + blockIdx.x * h;
+  float ss = 0;
+  for (std::int64_t i = threadIdx.x; i < h; i += Threads) ss += r[i] * r[i];
+  const float total = Reduce(tmp).Sum(ss);
+  if (threadIdx.x == 0) inv = rsqrtf(total / static_cast<float>(h) + eps);
+  __syncthreads();
+  for (std::int64_t i = threadIdx.x; i < h; i += Threads) out[blockIdx.x * h + i] = from_f32<T>(weight[i] * (r[i] * inv));
+}
+
+/// In place on x (T, heads, d): + bias (heads·d, may be null), then rotate-half RoPE at position t with
+/// inv_freq[i] = theta^(-2i/d) (Hugging Face, float32). One thread per (t, head, i < d/2) pair.
+template <class T>
+__global__ void bias_rope_kernel(T* x, std::int64_t t_len, int heads, int d, const float* bias, float theta) {
+  const int half = d / 2;
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= t_len * heads * half) return;
+  const int i = static_cast<int>(idx % half);
+  const std::int64_t th = idx / half, t = th / heads;
+  const int head = static_cast<int>(th % heads);
+  T* v = x + th * d;
+  float a = to_f32(v[i]), b = to_f32(v[i + half]);
+  if (bias) { a = to_f32(from_f32<T>(a + bias[head * d + i])); b = to_f32(from_f32<T>(b + bias[head * d + i + half])); }
+  const float inv_freq = 1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(d));
+  float s, c;
+  sincosf(static_cast<float>(t) * inv_freq, &s, &c);
+  v[i] = from_f32<T>(a * c - b * s);
+  v[i + half] = from_f32<T>(b * c + a * s);
+}
+
+/// x (T, n) += bias (n), in T.
+template <class T>
+__global__ void bias_kernel(T* x, std::int64_t count, std::int64_t n, const float* bias) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) x[i] = from_f32<T>(to_f32(x[i]) + bias[i % n]);
+}
+
+/// gate = silu(gate) · up.
+template <class T>
+__global__ void swiglu_kernel(T* gate, const T* up, std::int64_t count) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const float g = to_f32(gate[i]);
+  gate[i] = from_f32<T>(g / (1.0f + __expf(-g)) * to_f32(up[i]));
+}
+
+/// x (float) += delta (T).
+template <class T>
+__global__ void residual_add_kernel(float* x, const T* delta, std::int64_t count) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) x[i] += to_f32(delta[i]);
+}
+
+}  // namespace ptq::cuda

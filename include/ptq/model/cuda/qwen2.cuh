@@ -1,0 +1,338 @@
+/// @file The Qwen2 forward pass on the GPU in fp16 or bf16, instantiated from the quantization scheme of its packed
+/// linears: cuBLAS (float32 accumulation) for dense products, gemv_wa16 / gemm_wa16 for packed ones, and ptq's
+/// kernels for RMSNorm, bias + RoPE, fused causal attention, SwiGLU and the fused target log-probability.
+/// The residual stream is float32; every other activation is stored in T (as Hugging Face's bf16 model does).
+/// The CPU reference is Qwen2Model (model/qwen2.hpp); the weights come as a ModelImage (model/image_of.hpp).
+///
+///   ptq::Qwen2Model cpu = ptq::Qwen2Model::load(dir);                 // a .cpp file (C++ compiler)
+///   ptq::ModelImage img = ptq::image_of(cpu);
+///   ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym> gpu(img);     // a .cu file
+///   std::vector<ptq::cuda::TokenLogprob> s = gpu.score(ids, targets);
+/// One sequence per call (positions 0..T-1). Packed products: the GEMV up to GemvCfg's rows, the tensor-core GEMM up
+/// to kDequantRows rows, above that the weight is dequantized into a scratch buffer and multiplied by cuBLAS (at
+/// prefill sizes the product is compute-bound and cuBLAS is the fastest tensor-core GEMM we have).
+/// Layer by layer (GPU calibration, quant/cuda/pipeline.cuh): embed, forward_layer with an observer of the linear
+/// inputs, dense_weight of a linear, set_packed to replace it.
+#pragma once
+
+#include "ptq/kernels/cuda/attention.cuh"
+#include "ptq/kernels/cuda/cublas.cuh"
+#include "ptq/kernels/cuda/elementwise.cuh"
+#include "ptq/kernels/cuda/gemm_wa16.cuh"
+#include "ptq/kernels/cuda/gemv_wa16.cuh"
+#include "ptq/kernels/cuda/logprob.cuh"
+#include "ptq/model/image.hpp"
+#include "ptq/model/layer_slots.hpp"
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <span>
+
+namespace ptq::cuda {
+
+/// A linear layer on the device: dense T (n, k), or packed in the model's scheme; optional float bias.
+template <Half16 T>
+struct GpuLinear {
+  std::int64_t n = 0, k = 0;
+  DeviceBuffer<T> dense;
+  DeviceBuffer<std::uint32_t> qweight, qzeros;
+  DeviceBuffer<std::uint16_t> scales;
+  DeviceBuffer<std::int32_t> g_idx;
+  DeviceBuffer<float> bias;
+  PackedView view;  // valid when packed
+  bool packed = false;
+  [[nodiscard]] std::size_t bytes() const {
+    return dense.bytes() + qweight.bytes() + qzeros.bytes() + scales.bytes() + g_idx.bytes() + bias.bytes();
+  }
+};
+
+/// Rows above which a packed product dequantizes the weight and calls cuBLAS (bench/gpu: where the tensor-core
+/// GEMM stops beating dequantize + cuBLAS on the 7B shapes is measured by bench_quant_matmul).
+inline constexpr std::int64_t kDequantRows = 256;
+
+template <Half16 T, QuantSchemeLike Scheme, class GemvCfg = GemmConfig<Scheme, Tile<8, 4, 2>, 1>,
+          class GemmCfg = GemmConfig<Scheme, Tile<64, 128, 64>, 2>>
+class Qwen2Gpu {
+ public:
+  using value_type = T;
+  using scheme_type = Scheme;
+
+  explicit Qwen2Gpu(const ModelImage& img) : img_(shape_of(img)), cublas_(make_cublas()) {
+    embed_ = upload_dense(img.embed_tokens, "model.embed_tokens.weight");
+    tied_ = img.lm_head.data == img.embed_tokens.data;
+    if (!tied_) lm_head_ = upload_dense(img.lm_head, "lm_head.weight");
+    norm_ = upload_floats(img.norm, img.hidden_size);
+    for (const LayerImage& l : img.layers) {
+      Layer d;
+      d.input_norm = upload_floats(l.input_layernorm, img.hidden_size);
+      d.post_norm = upload_floats(l.post_attention_layernorm, img.hidden_size);
+      const LinearImage* lins[] = {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj};
+      for (std::size_t i = 0; i < d.lin.size(); ++i) d.lin[i] = upload_linear(*lins[i]);
+      layers_.push_back(std::move(d));
+    }
+    throw_if_failed(cudaDeviceSynchronize(), "uploading the model");
+  }
+
+  /// Device bytes of the weights (embedding, lm_head unless tied, linears, norms, biases).
+  [[nodiscard]] std::size_t weight_bytes() const {
+    std::size_t b = embed_.bytes() + lm_head_.bytes() + norm_.bytes();
+    for (const Layer& l : layers_) {
+      b += l.input_norm.bytes() + l.post_norm.bytes();
+      for (const GpuLinear<T>& lin : l.lin) b += lin.bytes();
+    }
+    return b;
+  }
+
+  /// Final-norm hidden states (T, H) as float32, for one sequence.
+  [[nodiscard]] std::vector<float> hidden_states(std::span<const std::int32_t> ids) {
+    const DeviceBuffer<T> normed = forward(ids);
+    std::vector<float> out(normed.size());
+    const std::vector<T> h = normed.download();
+    for (std::size_t i = 0; i < h.size(); ++i) out[i] = to_f32(h[i]);
+    return out;
+  }
+
+  /// log p(targets[t] | ids[0..t]) and greedy flags for t < T; logits in float32, `chunk` rows at a time.
+  [[nodiscard]] std::vector<TokenLogprob> score(std::span<const std::int32_t> ids, std::span<const std::int32_t> targets) {
+    if (targets.size() != ids.size()) throw std::runtime_error("ptq cuda: score: targets and ids differ in length");
+    for (std::int32_t t : targets)
+      if (t < 0 || t >= img_.vocab_size) throw std::runtime_error("ptq cuda: score: target outside the vocabulary");
+    const DeviceBuffer<T> normed = forward(ids);
+    const auto t_len = static_cast<std::int64_t>(ids.size()), v = img_.vocab_size, h = img_.hidden_size;
+    const std::int64_t chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(t_len, (256 << 20) / (v * 4)));
+    DeviceBuffer<float> logits(static_cast<std::size_t>(chunk * v));
+    const DeviceBuffer<std::int32_t> tg(targets.data(), targets.size());
+    DeviceBuffer<TokenLogprob> out(targets.size());
+    const T* head = tied_ ? embed_.get() : lm_head_.get();
+    const float one = 1.0f, zero = 0.0f;
+    for (std::int64_t t0 = 0; t0 < t_len; t0 += chunk) {
+      const std::int64_t rows = std::min(chunk, t_len - t0);
+      throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(v), static_cast<int>(rows),
+                                   static_cast<int>(h), &one, head, kCudaType<T>, static_cast<int>(h),
+                                   normed.get() + t0 * h, kCudaType<T>, static_cast<int>(h), &zero, logits.get(),
+                                   CUDA_R_32F, static_cast<int>(v), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                      "lm_head");
+      throw_if_failed(target_logprobs(logits.get(), rows, v, tg.get() + t0, out.get() + t0), "target_logprobs");
+    }
+    return out.download();
+  }
+
+  /// Sees each linear input of a layer forward: (which, x (m, in_features) in T on the device, m).
+  using Observer = std::function<void(LinearInput, const T*, std::int64_t)>;
+
+  [[nodiscard]] std::size_t num_layers() const { return layers_.size(); }
+  [[nodiscard]] std::int64_t hidden_size() const { return img_.hidden_size; }
+
+  /// Token embeddings (T, H) float32 on the device: the input of layer 0.
+  [[nodiscard]] DeviceBuffer<float> embed(std::span<const std::int32_t> ids) {
+    if (ids.empty()) throw std::runtime_error("ptq cuda: empty sequence");
+    for (std::int32_t id : ids)
+      if (id < 0 || id >= img_.vocab_size) throw std::runtime_error("ptq cuda: token id outside the vocabulary");
+    const DeviceBuffer<std::int32_t> dev_ids(ids.data(), ids.size());
+    DeviceBuffer<float> x(ids.size() * static_cast<std::size_t>(img_.hidden_size));
+    embed_kernel<T><<<static_cast<unsigned>(ids.size()), 256>>>(dev_ids.get(), embed_.get(), img_.hidden_size, x.get());
+    throw_if_failed(cudaDeviceSynchronize(), "embedding");  // dev_ids is freed on return
+    return x;
+  }
+
+  /// Decoder layer `layer` in place on one sequence's residual stream x (T, H) float32 on the device.
+  void forward_layer(std::size_t layer, float* x, std::int64_t t_len, const Observer* observer = nullptr) {
+    block(layers_.at(layer), x, t_len, workspace(t_len), observer);
+  }
+
+  /// The dense weight of linear `slot` (kLinearNames order) of `layer` as float32 (n, k) on the device.
+  [[nodiscard]] DeviceBuffer<float> dense_weight(std::size_t layer, int slot) const {
+    const GpuLinear<T>& l = layers_.at(layer).lin.at(static_cast<std::size_t>(slot));
+    if (l.packed) throw std::runtime_error("ptq cuda: dense_weight of a packed linear");
+    DeviceBuffer<float> out(l.dense.size());
+    widen_kernel<T><<<blocks_for(static_cast<std::int64_t>(out.size()), 256), 256>>>(l.dense.get(),
+                                                                                   static_cast<std::int64_t>(out.size()), out.get());
+    throw_if_failed(cudaGetLastError(), "dense_weight");
+    return out;
+  }
+  [[nodiscard]] std::int64_t out_features(std::size_t layer, int slot) const { return layers_.at(layer).lin.at(slot).n; }
+  [[nodiscard]] std::int64_t in_features(std::size_t layer, int slot) const { return layers_.at(layer).lin.at(slot).k; }
+
+  /// Replaces linear `slot` of `layer` by a packed weight in this model's scheme (the dense copy is freed).
+  void set_packed(std::size_t layer, int slot, const PackedArrays& p) {
+    GpuLinear<T>& l = layers_.at(layer).lin.at(static_cast<std::size_t>(slot));
+    LinearImage img{"model.layers." + std::to_string(layer) + "." + kLinearNames.at(slot), {},
+                    {p.bits, p.n, p.k, p.group_size == kPerChannel ? p.k : p.group_size, p.qweight.data(),
+                     p.scales.data(), p.qzeros.data(), p.g_idx.empty() ? nullptr : p.g_idx.data()},
+                    nullptr};
+    GpuLinear<T> packed = upload_linear(img);
+    packed.bias = std::move(l.bias);
+    l = std::move(packed);
+  }
+
+ private:
+  /// Activations of one forward pass (up to `tokens` tokens), in T; kept between calls (calibration runs thousands
+  /// of layer forwards of the same length) and grown when a longer sequence comes.
+  struct Workspace {
+    std::int64_t tokens = 0;
+    DeviceBuffer<T> normed, delta, q, k, v, attn, gate, up;
+    Workspace() = default;
+    Workspace(const ModelImage& c, std::int64_t t_len)
+        : tokens(t_len), normed(static_cast<std::size_t>(t_len * c.hidden_size)), delta(normed.size()),
+          q(static_cast<std::size_t>(t_len * c.heads * c.head_dim)), k(static_cast<std::size_t>(t_len * c.kv_heads * c.head_dim)),
+          v(k.size()), attn(q.size()), gate(static_cast<std::size_t>(t_len * c.intermediate_size)), up(gate.size()) {}
+  };
+
+  struct Layer {
+    DeviceBuffer<float> input_norm, post_norm;
+    std::array<GpuLinear<T>, 7> lin;  // q, k, v, o, gate, up, down (kLinearNames)
+  };
+
+  static ModelImage shape_of(const ModelImage& img) {
+    if (img.head_dim % 32 != 0 || img.head_dim > kMaxHeadDim || img.kv_heads < 1 || img.heads % img.kv_heads != 0)
+      throw std::runtime_error("ptq cuda: unsupported attention shape (head_dim " + std::to_string(img.head_dim) +
+                               ": a multiple of 32 up to " + std::to_string(kMaxHeadDim) + ")");
+    ModelImage s = img;
+    s.layers.clear();  // shapes only: the tensors are uploaded
+    return s;
+  }
+
+  DeviceBuffer<T> upload_dense(const RawTensor& t, const std::string& name) {
+    const std::size_t count = static_cast<std::size_t>(t.rows * t.cols);
+    const std::size_t esize = t.dtype == RawDtype::kF32 ? 4 : 2;
+    const DeviceBuffer<unsigned char> raw(static_cast<const unsigned char*>(t.data), count * esize);
+    DeviceBuffer<T> out(count);
+    convert_kernel<T><<<blocks_for(static_cast<std::int64_t>(count), 256), 256>>>(raw.get(), static_cast<int>(t.dtype),
+                                                                                  static_cast<std::int64_t>(count), out.get());
+    throw_if_failed(cudaGetLastError(), "converting " + name);
+    throw_if_failed(cudaDeviceSynchronize(), "converting " + name);  // `raw` is freed on return
+    return out;
+  }
+
+  static DeviceBuffer<float> upload_floats(const float* p, std::int64_t n) {
+    return p ? DeviceBuffer<float>(p, static_cast<std::size_t>(n)) : DeviceBuffer<float>();
+  }
+
+  GpuLinear<T> upload_linear(const LinearImage& l) {
+    GpuLinear<T> d;
+    d.n = l.out_features();
+    d.k = l.in_features();
+    d.bias = upload_floats(l.bias, d.n);
+    if (!l.is_packed()) {
+      d.dense = upload_dense(l.dense, l.name);
+      return d;
+    }
+    const PackedImage& p = l.packed;
+    d.packed = true;
+    PackedView view{nullptr, nullptr, nullptr, nullptr, p.n, p.k, p.group, p.bits};
+    if (!scheme_matches<Scheme>(view) || p.k % GemmCfg::TileShape::K != 0)
+      throw std::runtime_error("ptq cuda: " + l.name + ": packed as " + std::to_string(p.bits) + "-bit, group " +
+                               std::to_string(p.group) + ", in_features " + std::to_string(p.k) +
+                               ": not this model's scheme (" + std::to_string(Scheme::bits) + "-bit, group " +
+                               std::to_string(Scheme::group_size) + ", in_features a multiple of " +
+                               std::to_string(GemmCfg::TileShape::K) + ")");
+    d.qweight = DeviceBuffer<std::uint32_t>(p.qweight, static_cast<std::size_t>(p.n * view.words_per_row()));
+    d.scales = DeviceBuffer<std::uint16_t>(p.scales, static_cast<std::size_t>(p.n * view.groups()));
+    d.qzeros = DeviceBuffer<std::uint32_t>(p.qzeros, static_cast<std::size_t>(p.n * view.zero_words_per_row()));
+    if (p.g_idx) d.g_idx = DeviceBuffer<std::int32_t>(p.g_idx, static_cast<std::size_t>(p.k));
+    view.qweight = d.qweight.get();
+    view.scales = reinterpret_cast<const __half*>(d.scales.get());
+    view.qzeros = d.qzeros.get();
+    view.g_idx = p.g_idx ? d.g_idx.get() : nullptr;
+    d.view = view;
+    return d;
+  }
+
+  /// y (m, n) = x (m, k) · W^T (no bias).
+  void apply(const GpuLinear<T>& l, const T* x, std::int64_t m, T* y) {
+    const T* dense = l.dense.get();
+    if (l.packed) {
+      if (m <= kDequantRows) {
+        const cudaError_t e = m <= GemvCfg::TileShape::M ? gemv_wa16<GemvCfg>(x, static_cast<int>(m), l.view, y)
+                                                         : gemm_wa16<GemmCfg>(x, static_cast<int>(m), l.view, y);
+        throw_if_failed(e, "quantized product");
+        return;
+      }
+      if (scratch_.size() < static_cast<std::size_t>(l.n * l.k)) scratch_ = DeviceBuffer<T>(static_cast<std::size_t>(l.n * l.k));
+      throw_if_failed(dequantize_wa16<Scheme>(l.view, scratch_.get()), "dequantize");
+      dense = scratch_.get();
+    }
+    const float one = 1.0f, zero = 0.0f;
+    throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(l.n), static_cast<int>(m),
+                                 static_cast<int>(l.k), &one, dense, kCudaType<T>, static_cast<int>(l.k), x,
+                                 kCudaType<T>, static_cast<int>(l.k), &zero, y, kCudaType<T>, static_cast<int>(l.n),
+                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    "dense product");
+  }
+
+  void add_bias(const GpuLinear<T>& l, T* y, std::int64_t m) {
+    if (l.bias.size() == 0) return;
+    bias_kernel<T><<<blocks_for(m * l.n, 256), 256>>>(y, m * l.n, l.n, l.bias.get());
+  }
+
+  void rms_norm(const float* x, std::int64_t t_len, const DeviceBuffer<float>& w, T* out) {
+    rms_norm_kernel<256, T><<<static_cast<unsigned>(t_len), 256>>>(x, img_.hidden_size, w.get(),
+                                                                    static_cast<float>(img_.rms_norm_eps), out);
+  }
+
+  /// One decoder block in place on x (T, H) float32.
+  void block(const Layer& l, float* x, std::int64_t t_len, Workspace& ws, const Observer* observer) {
+    const std::int64_t h = img_.hidden_size, inter = img_.intermediate_size, d = img_.head_dim;
+    const auto theta = static_cast<float>(img_.rope_theta);
+    const int half = static_cast<int>(d / 2);
+    auto observe = [&](LinearInput at, const T* in) { if (observer) (*observer)(at, in, t_len); };
+    const auto& [q, k, v, o, gate, up, down] = l.lin;
+    rms_norm(x, t_len, l.input_norm, ws.normed.get());
+    observe(LinearInput::kAttention, ws.normed.get());
+    apply(q, ws.normed.get(), t_len, ws.q.get());
+    apply(k, ws.normed.get(), t_len, ws.k.get());
+    apply(v, ws.normed.get(), t_len, ws.v.get());
+    bias_rope_kernel<T><<<blocks_for(t_len * img_.heads * half, 256), 256>>>(
+        ws.q.get(), t_len, static_cast<int>(img_.heads), static_cast<int>(d), q.bias.size() ? q.bias.get() : nullptr, theta);
+    bias_rope_kernel<T><<<blocks_for(t_len * img_.kv_heads * half, 256), 256>>>(
+        ws.k.get(), t_len, static_cast<int>(img_.kv_heads), static_cast<int>(d), k.bias.size() ? k.bias.get() : nullptr, theta);
+    add_bias(v, ws.v.get(), t_len);
+    throw_if_failed(causal_attention(ws.q.get(), ws.k.get(), ws.v.get(), ws.attn.get(), t_len, static_cast<int>(img_.heads),
+                                     static_cast<int>(img_.kv_heads), static_cast<int>(d)),
+                    "attention");
+    observe(LinearInput::kAttentionOutput, ws.attn.get());
+    apply(o, ws.attn.get(), t_len, ws.delta.get());
+    add_bias(o, ws.delta.get(), t_len);
+    residual_add_kernel<T><<<blocks_for(t_len * h, 256), 256>>>(x, ws.delta.get(), t_len * h);
+    rms_norm(x, t_len, l.post_norm, ws.normed.get());
+    observe(LinearInput::kMlp, ws.normed.get());
+    apply(gate, ws.normed.get(), t_len, ws.gate.get());
+    apply(up, ws.normed.get(), t_len, ws.up.get());
+    swiglu_kernel<T><<<blocks_for(t_len * inter, 256), 256>>>(ws.gate.get(), ws.up.get(), t_len * inter);
+    observe(LinearInput::kMlpDown, ws.gate.get());
+    apply(down, ws.gate.get(), t_len, ws.delta.get());
+    residual_add_kernel<T><<<blocks_for(t_len * h, 256), 256>>>(x, ws.delta.get(), t_len * h);
+    throw_if_failed(cudaGetLastError(), "decoder layer");
+  }
+
+  Workspace& workspace(std::int64_t t_len) {
+    if (ws_.tokens < t_len) {
+      ws_ = Workspace();  // free first: the old and new buffers need not fit together
+      ws_ = Workspace(img_, t_len);
+    }
+    return ws_;
+  }
+
+  /// The final-norm hidden states (T, H) in T.
+  DeviceBuffer<T> forward(std::span<const std::int32_t> ids) {
+    const auto t_len = static_cast<std::int64_t>(ids.size());
+    DeviceBuffer<float> x = embed(ids);
+    for (const Layer& l : layers_) block(l, x.get(), t_len, workspace(t_len), nullptr);
+    DeviceBuffer<T> out(static_cast<std::size_t>(t_len * img_.hidden_size));
+    rms_norm(x.get(), t_len, norm_, out.get());
+    throw_if_failed(cudaGetLastError(), "forward");
+    return out;
+  }
+
+  ModelImage img_;  // shapes
+  std::shared_ptr<cublasContext> cublas_;
+  DeviceBuffer<T> embed_, lm_head_;
+  bool tied_ = false;
+  DeviceBuffer<float> norm_;
+  std::vector<Layer> layers_;
+  DeviceBuffer<T> scratch_;  // the largest packed linear dequantized (products above kDequantRows rows)
+  Workspace ws_;
+};
+
+}  // namespace ptq::cuda

@@ -1,0 +1,65 @@
+/// @file A model as plain data for another device: shapes, and borrowed pointers to the host tensors (stored dtype,
+/// packed codes as they are). Built from a loaded Qwen2Model by image_of (model/image_of.hpp, C++ compiler), read by
+/// the GPU model (model/cuda/qwen2.cuh, nvcc). No library types cross: nvcc never compiles ptq's host headers.
+/// Every pointer borrows from the Qwen2Model (and its mapped checkpoint), which must outlive the image's use.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ptq {
+
+enum class RawDtype : std::uint8_t { kF32, kF16, kBF16 };
+
+struct RawTensor {         // a dense row-major matrix in its stored dtype
+  const void* data = nullptr;
+  std::int64_t rows = 0, cols = 0;
+  RawDtype dtype = RawDtype::kBF16;
+};
+
+struct PackedImage {       // ptq's native packed layout (quant/packed.hpp)
+  int bits = 0;
+  std::int64_t n = 0, k = 0, group = 0;     // group: input channels per scale (k when per channel)
+  const std::uint32_t* qweight = nullptr;   // (n, ceil(k * bits / 32))
+  const std::uint16_t* scales = nullptr;    // (n, groups) fp16 bits
+  const std::uint32_t* qzeros = nullptr;    // (n, ceil(groups * bits / 32))
+  const std::int32_t* g_idx = nullptr;      // (k) or null
+};
+
+struct PackedArrays {      // a packed weight owned as plain arrays (what the GPU quantizers return)
+  int bits = 0, group_size = 0;             // group_size 0: per channel
+  bool symmetric = true;
+  std::int64_t n = 0, k = 0;
+  std::vector<std::uint32_t> qweight, qzeros;
+  std::vector<std::uint16_t> scales;        // fp16 bits
+  std::vector<std::int32_t> g_idx;          // (k) or empty
+};
+
+struct LinearImage {
+  std::string name;                         // checkpoint name, for messages
+  RawTensor dense;                          // (out, in) when not packed
+  PackedImage packed;                       // when packed.bits != 0
+  const float* bias = nullptr;              // (out) or null
+  [[nodiscard]] bool is_packed() const { return packed.bits != 0; }
+  [[nodiscard]] std::int64_t out_features() const { return is_packed() ? packed.n : dense.rows; }
+  [[nodiscard]] std::int64_t in_features() const { return is_packed() ? packed.k : dense.cols; }
+};
+
+struct LayerImage {
+  const float* input_layernorm = nullptr;            // (H)
+  LinearImage q_proj, k_proj, v_proj, o_proj;
+  const float* post_attention_layernorm = nullptr;   // (H)
+  LinearImage gate_proj, up_proj, down_proj;
+};
+
+struct ModelImage {
+  std::int64_t hidden_size = 0, intermediate_size = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab_size = 0;
+  double rope_theta = 0, rms_norm_eps = 0;
+  RawTensor embed_tokens;                   // (V, H)
+  std::vector<LayerImage> layers;
+  const float* norm = nullptr;              // (H)
+  RawTensor lm_head;                        // (V, H)
+};
+
+}  // namespace ptq

@@ -1,0 +1,57 @@
+/// @file image_of: a loaded Qwen2Model as a ModelImage (model/image.hpp) for the GPU model, borrowing its tensors.
+#pragma once
+
+#include "ptq/core/status.hpp"
+#include "ptq/model/image.hpp"
+#include "ptq/model/qwen2.hpp"
+
+namespace ptq {
+
+namespace detail {
+inline RawTensor raw_of(const TensorRef& t) {
+  check(t.shape.size() == 2, t.name, "image", "expected a matrix, got {} dimensions", t.shape.size());
+  RawDtype d = RawDtype::kF32;
+  switch (t.dtype) {
+    case DType::kF32: d = RawDtype::kF32; break;
+    case DType::kF16: d = RawDtype::kF16; break;
+    case DType::kBF16: d = RawDtype::kBF16; break;
+    default: check(false, t.name, "image", "dtype {} is not a float type", dtype_name(t.dtype));
+  }
+  return {t.data, t.shape[0], t.shape[1], d};
+}
+
+inline LinearImage linear_image(const std::string& name, const Linear& l) {
+  LinearImage out{name, {}, {}, l.bias.empty() ? nullptr : l.bias.data()};
+  if (l.packed) {
+    const PackedWeight& p = *l.packed;
+    out.packed = {p.spec.bits, p.n, p.k, p.group(), p.qweight.data(), reinterpret_cast<const std::uint16_t*>(p.scales.data()),
+                  p.qzeros.data(), p.g_idx.empty() ? nullptr : p.g_idx.data()};
+  } else {
+    out.dense = raw_of(l.weight);
+  }
+  return out;
+}
+}  // namespace detail
+
+/// The image of `model` (which must outlive it).
+inline ModelImage image_of(const Qwen2Model& model) {
+  const Qwen2Config& c = model.config();
+  const Qwen2Weights& w = model.weights();
+  ModelImage img{c.hidden_size, c.intermediate_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                 c.vocab_size, c.rope_theta, c.rms_norm_eps, detail::raw_of(w.embed_tokens), {}, w.norm.data(),
+                 detail::raw_of(w.lm_head)};
+  for (std::size_t i = 0; i < w.layers.size(); ++i) {
+    const Qwen2Layer& l = w.layers[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    img.layers.push_back({l.input_layernorm.data(), detail::linear_image(p + "self_attn.q_proj", l.q_proj),
+                          detail::linear_image(p + "self_attn.k_proj", l.k_proj),
+                          detail::linear_image(p + "self_attn.v_proj", l.v_proj),
+                          detail::linear_image(p + "self_attn.o_proj", l.o_proj), l.post_attention_layernorm.data(),
+                          detail::linear_image(p + "mlp.gate_proj", l.gate_proj),
+                          detail::linear_image(p + "mlp.up_proj", l.up_proj),
+                          detail::linear_image(p + "mlp.down_proj", l.down_proj)});
+  }
+  return img;
+}
+
+}  // namespace ptq

@@ -1,0 +1,331 @@
+/// @file GPTQ on the GPU for one linear layer, the algorithm of quant/gptq.hpp (its CPU reference) step for step:
+///   H = 2/n Σ x xᵀ accumulated by cuBLAS (float32 accumulation, as `add_batch`);  dead inputs zeroed;  act-order by a
+///   Thrust stable sort of diag(H), descending;  Hinv = the upper Cholesky factor of (H + damp·mean(diag H)·I)^-1 by
+///   cuSOLVER potrf -> potri -> potrf, as the reference's chol -> cholesky_inverse -> chol(upper) (damping raised
+///   by 0.01 while a factorization fails);  then per block of `block_size` columns one kernel (a thread per output
+///   row: group grids from the weights as they stood at the block's start, quantize, error, in-block updates
+///   without FMA contraction, so each row's arithmetic is the CPU's) and one cuBLAS GEMM for the remaining columns.
+/// The scheme is a compile-time type: the grid arithmetic is instantiated per bit width and group size.
+/// Differences from the CPU: the trailing-update GEMM and the Hessian sum round in another order (codes agree to
+/// > 99% on random layers, tests/cuda/test_gptq_gpu.cu).
+///
+///   ptq::cuda::GpuHessian h(k);   h.add(x_device, rows);  ...
+///   ptq::PackedArrays q = ptq::cuda::gptq_quantize<ptq::W4G128Sym>(w_device, n, k, h, params, &loss);
+#pragma once
+
+#include "ptq/kernels/cuda/cublas.cuh"
+#include "ptq/model/image.hpp"
+#include "ptq/quant/gptq_params.hpp"
+
+#include <cusolverDn.h>
+#include <thrust/device_ptr.h>
+#include <thrust/execution_policy.h>
+#include <thrust/functional.h>
+#include <thrust/sequence.h>
+#include <thrust/sort.h>
+
+#include <memory>
+
+namespace ptq::cuda {
+
+inline void throw_if_failed(cusolverStatus_t s, const std::string& what) {
+  if (s != CUSOLVER_STATUS_SUCCESS) throw std::runtime_error("ptq cuda: " + what + ": cuSOLVER status " + std::to_string(s));
+}
+
+/// H = 2/n Σ x xᵀ (K, K) over calibration rows, on the device.
+class GpuHessian {
+ public:
+  explicit GpuHessian(std::int64_t k) : k_(k), h_(static_cast<std::size_t>(k * k)), cublas_(make_cublas()) {
+    throw_if_failed(cudaMemset(h_.get(), 0, h_.bytes()), "GpuHessian");
+  }
+  /// Adds m rows x (m, K) row-major on the device (float32, fp16 or bf16; products accumulate in float32).
+  template <class X>
+  void add(const X* x, std::int64_t m) {
+    if (m == 0) return;
+    const float keep = static_cast<float>(n_) / static_cast<float>(n_ + m);
+    n_ += m;
+    const float alpha = 2.0f / static_cast<float>(n_);
+    constexpr cudaDataType_t type = kCudaType<X>;
+    // Row-major X (m, K) is column-major Xᵀ (K, m): H = keep·H + alpha·Xᵀ X (full matrix).
+    throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(k_), static_cast<int>(k_),
+                                    static_cast<int>(m), &alpha, x, type, static_cast<int>(k_), x, type,
+                                    static_cast<int>(k_), &keep, h_.get(), CUDA_R_32F, static_cast<int>(k_),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       "Hessian product");
+  }
+  /// An independent copy (gptq_quantize consumes its Hessian; q, k and v share one).
+  [[nodiscard]] GpuHessian clone() const {
+    GpuHessian c(k_);
+    c.n_ = n_;
+    throw_if_failed(cudaMemcpy(c.h_.get(), h_.get(), h_.bytes(), cudaMemcpyDeviceToDevice), "copying the Hessian");
+    return c;
+  }
+  [[nodiscard]] std::int64_t k() const { return k_; }
+  [[nodiscard]] std::int64_t samples() const { return n_; }
+  [[nodiscard]] float* data() { return h_.get(); }
+  [[nodiscard]] std::vector<float> download() const { return h_.download(); }
+
+ private:
+  std::int64_t k_, n_ = 0;
+  DeviceBuffer<float> h_;
+  std::shared_ptr<cublasContext> cublas_;
+};
+
+namespace detail {
+
+/// The GPTQ grid of a run of values (quantizer.hpp find_params, Grid::kGptq), fp16-rounded scale.
+template <class Scheme>
+__device__ __forceinline__ float2 gptq_grid(float lo, float hi) {
+  constexpr int maxq = Scheme::maxq;
+  float xmin = fminf(lo, 0.0f), xmax = fmaxf(hi, 0.0f);
+  if constexpr (Scheme::symmetry == Symmetry::kSymmetric) {
+    xmax = fmaxf(-xmin, xmax);
+    if (xmin < 0) xmin = -xmax;
+  }
+  if (xmin == 0 && xmax == 0) { xmin = -1; xmax = 1; }
+  float scale = __half2float(__float2half_rn(__fdiv_rn(__fsub_rn(xmax, xmin), static_cast<float>(maxq))));
+  if (!(scale > 0)) scale = 5.9604644775390625e-08f;
+  const float zero = Scheme::symmetry == Symmetry::kSymmetric
+                         ? static_cast<float>((maxq + 1) / 2)
+                         : fminf(fmaxf(rintf(__fdiv_rn(-xmin, scale)), 0.0f), static_cast<float>(maxq));
+  return {scale, zero};
+}
+
+__device__ __forceinline__ int gptq_code(float w, float2 p, int maxq) {
+  return min(max(static_cast<int>(rintf(__fdiv_rn(w, p.x))) + static_cast<int>(p.y), 0), maxq);
+}
+
+/// Grid of rows r of wt (K, n) over quantization positions [c, c + span): (groups, n) scale and zero arrays at g.
+template <class Scheme>
+__global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::int64_t c, std::int64_t span, std::int64_t g,
+                                 float2* grid) {
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= n) return;
+  float lo = wt[c * n + r], hi = lo;
+  for (std::int64_t j = 1; j < span; ++j) {
+    const float v = wt[(c + j) * n + r];
+    lo = fminf(lo, v);
+    hi = fmaxf(hi, v);
+  }
+  grid[g * n + r] = gptq_grid<Scheme>(lo, hi);
+}
+
+/// One block of columns [i1, i1 + count) of wt (K, n), a thread per row: quantize each column with its group's
+/// grid, record the code (codes (n, K) in original channel order), the scaled error err (count, n), and update the
+/// block's later columns in place. hinv (K, K) row-major upper factor; perm: quantization position -> channel.
+template <class Scheme>
+__global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::int64_t k, const float* __restrict__ hinv, std::int64_t i1,
+                                  int count, std::int64_t gs, const std::int64_t* perm, const float2* grid,
+                                  bool static_grid, std::uint8_t* codes, float* err, double* loss) {
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= n) return;
+  double row_loss = 0;
+  for (int i = 0; i < count; ++i) {
+    const std::int64_t c = i1 + i, orig = perm[c];
+    const float2 p = grid[(static_grid ? orig / gs : c / gs) * n + r];
+    const float w = wt[c * n + r];
+    const int q = gptq_code(w, p, Scheme::maxq);
+    codes[r * k + orig] = static_cast<std::uint8_t>(q);
+    const float e = __fdiv_rn(__fsub_rn(w, __fmul_rn(p.x, static_cast<float>(q - static_cast<int>(p.y)))), hinv[c * k + c]);
+    row_loss += 0.5 * static_cast<double>(e) * e;
+    err[static_cast<std::int64_t>(i) * n + r] = e;
+    for (int j = i + 1; j < count; ++j) {
+      float* wj = wt + (i1 + j) * n + r;
+      *wj = __fsub_rn(*wj, __fmul_rn(e, hinv[c * k + i1 + j]));
+    }
+  }
+  loss[r] += row_loss;
+}
+
+/// out rows (n, words) = bitstream of `bits`-wide codes (n, count); one thread per output word.
+__global__ void pack_bits_kernel(const std::uint8_t* codes, std::int64_t n, std::int64_t count, int bits,
+                                 std::uint32_t* out) {
+  const std::int64_t words = (count * bits + 31) / 32;
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= n * words) return;
+  const std::int64_t r = idx / words, w = idx % words;
+  std::uint32_t v = 0;
+  for (std::int64_t i = w * 32 / bits; i < count && i * bits < (w + 1) * 32; ++i) {
+    const std::int64_t off = i * bits - w * 32;
+    const std::uint32_t code = codes[r * count + i];
+    v |= off >= 0 ? code << off : code >> -off;
+  }
+  out[idx] = v;
+}
+
+/// Scales (n, groups) fp16 and zeros (n, groups) from the grid (groups, n).
+__global__ void grid_to_rows_kernel(const float2* grid, std::int64_t n, std::int64_t groups, std::uint16_t* scales,
+                                    std::uint8_t* zeros) {
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= n * groups) return;
+  const std::int64_t r = idx / groups, g = idx % groups;
+  const float2 p = grid[g * n + r];
+  scales[idx] = __half_as_ushort(__float2half_rn(p.x));
+  zeros[idx] = static_cast<std::uint8_t>(p.y);
+}
+
+/// Symmetric fill (lower -> upper, column-major), dead inputs (H_ii = 0: W^T row i = 0, H_ii = 1).
+__global__ void hessian_prepare_kernel(float* h, std::int64_t k, float* wt, std::int64_t n) {
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= k * k) return;
+  const std::int64_t col = idx / k, row = idx % k;  // column-major element (row, col)
+  if (row < col) h[idx] = h[row * k + col];         // (row, col) above the diagonal <- (col, row) below
+  if (row == col && h[idx] == 0) {
+    for (std::int64_t r = 0; r < n; ++r) wt[row * n + r] = 0.0f;
+    h[idx] = 1.0f;
+  }
+}
+
+/// dst (k, k) = src[perm[i], perm[j]];  wdst (k, n) = wsrc rows perm[i].
+__global__ void permute_kernel(const float* src, float* dst, std::int64_t k, const std::int64_t* perm) {
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx < k * k) dst[idx] = src[perm[idx / k] * k + perm[idx % k]];
+}
+__global__ void permute_rows_kernel(const float* src, float* dst, std::int64_t k, std::int64_t n, const std::int64_t* perm) {
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx < k * n) dst[idx] = src[perm[idx / n] * n + idx % n];
+}
+
+__global__ void add_diagonal_kernel(float* h, std::int64_t k, float v) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < k) h[i * k + i] += v;
+}
+
+__global__ void diagonal_kernel(const float* h, std::int64_t k, float* d) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < k) d[i] = h[i * k + i];
+}
+
+/// In place: the upper factor U (row-major) of (H)^-1 = Uᵀ U, i.e. the lower Cholesky factor (column-major) of
+/// H^-1. Returns false when a factorization fails (H not positive definite).
+inline bool inverse_cholesky_upper(cusolverDnHandle_t solver, float* h, std::int64_t k) {
+  const int kk = static_cast<int>(k);
+  int lwork = 0, lwork2 = 0;
+  throw_if_failed(cusolverDnSpotrf_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, &lwork), "potrf_bufferSize");
+  throw_if_failed(cusolverDnSpotri_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, &lwork2), "potri_bufferSize");
+  DeviceBuffer<float> work(static_cast<std::size_t>(std::max(lwork, lwork2)));
+  DeviceBuffer<int> info(1);
+  int host_info = 0;
+  auto ok = [&] {
+    throw_if_failed(cudaMemcpy(&host_info, info.get(), sizeof(int), cudaMemcpyDeviceToHost), "cholesky info");
+    return host_info == 0;
+  };
+  throw_if_failed(cusolverDnSpotrf(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, work.get(), lwork, info.get()), "potrf");
+  if (!ok()) return false;
+  throw_if_failed(cusolverDnSpotri(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, work.get(), lwork2, info.get()), "potri");
+  if (!ok()) return false;
+  throw_if_failed(cusolverDnSpotrf(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, work.get(), lwork, info.get()), "potrf");
+  return ok();
+}
+
+}  // namespace detail
+
+struct GptqGpuResult {
+  PackedArrays weight;
+  double loss = 0;      // Σ (w - q)² / Hinv_ii² / 2
+  float damp_used = 0;
+};
+
+/// GPTQ of W (n, K) row-major float32 on the device, given its Hessian (consumed: permuted and overwritten).
+template <QuantSchemeLike Scheme>
+GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuHessian& hess, const GptqParams& prm) {
+  using namespace detail;
+  constexpr int kThreads = 128;
+  if (hess.k() != k) throw std::runtime_error("ptq cuda gptq: the Hessian is for another input width");
+  const std::int64_t gs = Scheme::group_size == kPerChannel ? k : Scheme::group_size;
+  const std::int64_t groups = (k + gs - 1) / gs;
+  const bool static_grid = prm.static_groups && Scheme::group_size != kPerChannel;
+  const auto cublas = make_cublas();
+  cusolverDnHandle_t solver_raw = nullptr;
+  throw_if_failed(cusolverDnCreate(&solver_raw), "cusolverDnCreate");
+  const std::shared_ptr<cusolverDnContext> solver(solver_raw, [](cusolverDnHandle_t s) { cusolverDnDestroy(s); });
+
+  DeviceBuffer<float> wt(static_cast<std::size_t>(k * n)), tmp_w(wt.size());  // W^T (K, n): a column per row
+  const float one = 1.0f, zero = 0.0f;
+  throw_if_failed(cublasSgeam(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(k), &one, w,
+                         static_cast<int>(k), &zero, wt.get(), static_cast<int>(n), wt.get(), static_cast<int>(n)),
+             "transpose");
+  float* h = hess.data();
+  hessian_prepare_kernel<<<blocks_for(k * k, 256), 256>>>(h, k, wt.get(), n);
+
+  DeviceBuffer<float2> grid(static_cast<std::size_t>(groups * n));
+  if (static_grid)  // group grids of the original weights, in channel order
+    for (std::int64_t g = 0; g < groups; ++g)
+      gptq_grid_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, g * gs, std::min(gs, k - g * gs), g, grid.get());
+
+  DeviceBuffer<std::int64_t> perm(static_cast<std::size_t>(k));
+  thrust::sequence(thrust::device, perm.get(), perm.get() + k);
+  DeviceBuffer<float> hinv(static_cast<std::size_t>(k * k));
+  if (prm.act_order) {
+    DeviceBuffer<float> diag(static_cast<std::size_t>(k));
+    diagonal_kernel<<<blocks_for(k, 256), 256>>>(h, k, diag.get());
+    thrust::stable_sort_by_key(thrust::device, diag.get(), diag.get() + k, perm.get(), thrust::greater<float>());
+    permute_kernel<<<blocks_for(k * k, 256), 256>>>(h, hinv.get(), k, perm.get());
+    throw_if_failed(cudaMemcpy(h, hinv.get(), hinv.bytes(), cudaMemcpyDeviceToDevice), "permuting H");
+    permute_rows_kernel<<<blocks_for(k * n, 256), 256>>>(wt.get(), tmp_w.get(), k, n, perm.get());
+    std::swap(wt, tmp_w);
+  }
+  tmp_w = DeviceBuffer<float>();
+
+  DeviceBuffer<float> diag(static_cast<std::size_t>(k));
+  diagonal_kernel<<<blocks_for(k, 256), 256>>>(h, k, diag.get());
+  const std::vector<float> d = diag.download();
+  double mean_diag = 0;
+  for (float v : d) mean_diag += v;
+  mean_diag /= static_cast<double>(k);
+  float damp = prm.damp;
+  for (int attempt = 0;; ++attempt) {
+    throw_if_failed(cudaMemcpy(hinv.get(), h, hinv.bytes(), cudaMemcpyDeviceToDevice), "copying H");
+    add_diagonal_kernel<<<blocks_for(k, 256), 256>>>(hinv.get(), k, static_cast<float>(damp * mean_diag));
+    if (inverse_cholesky_upper(solver.get(), hinv.get(), k)) break;
+    if (attempt >= 100) throw std::runtime_error("ptq cuda gptq: the Hessian is not positive definite even with damping");
+    damp += 0.01f;
+  }
+
+  DeviceBuffer<std::uint8_t> codes(static_cast<std::size_t>(n * k));
+  DeviceBuffer<float> err(static_cast<std::size_t>(prm.block_size * n));
+  DeviceBuffer<double> loss(static_cast<std::size_t>(n));
+  throw_if_failed(cudaMemset(loss.get(), 0, loss.bytes()), "loss");
+  for (std::int64_t i1 = 0; i1 < k; i1 += prm.block_size) {
+    const std::int64_t i2 = std::min(k, i1 + prm.block_size), count = i2 - i1;
+    if (!static_grid)  // grids of the groups starting in this block, from the weights as they stand now
+      for (std::int64_t c = (i1 + gs - 1) / gs * gs; c < i2; c += gs)
+        gptq_grid_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, c, std::min(gs, k - c), c / gs, grid.get());
+    gptq_block_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, k, hinv.get(), i1, static_cast<int>(count),
+                                                                     gs, perm.get(), grid.get(), static_grid,
+                                                                     codes.get(), err.get(), loss.get());
+    if (i2 < k) {  // W^T[i2:, :] -= Hinv[i1:i2, i2:]ᵀ · Err (count, n)
+      const float minus_one = -1.0f;
+      throw_if_failed(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(n), static_cast<int>(k - i2),
+                             static_cast<int>(count), &minus_one, err.get(), static_cast<int>(n), hinv.get() + i1 * k + i2,
+                             static_cast<int>(k), &one, wt.get() + i2 * n, static_cast<int>(n)),
+                 "trailing update");
+    }
+  }
+  throw_if_failed(cudaGetLastError(), "gptq kernels");
+
+  GptqGpuResult res;
+  PackedArrays& out = res.weight;
+  out = {Scheme::bits, Scheme::group_size, Scheme::symmetry == Symmetry::kSymmetric, n, k, {}, {}, {}, {}};
+  const std::int64_t words = (k * Scheme::bits + 31) / 32, zero_words = (groups * Scheme::bits + 31) / 32;
+  DeviceBuffer<std::uint32_t> qweight(static_cast<std::size_t>(n * words)), qzeros(static_cast<std::size_t>(n * zero_words));
+  pack_bits_kernel<<<blocks_for(n * words, 256), 256>>>(codes.get(), n, k, Scheme::bits, qweight.get());
+  DeviceBuffer<std::uint16_t> scales(static_cast<std::size_t>(n * groups));
+  DeviceBuffer<std::uint8_t> zeros(static_cast<std::size_t>(n * groups));
+  grid_to_rows_kernel<<<blocks_for(n * groups, 256), 256>>>(grid.get(), n, groups, scales.get(), zeros.get());
+  pack_bits_kernel<<<blocks_for(n * zero_words, 256), 256>>>(zeros.get(), n, groups, Scheme::bits, qzeros.get());
+  out.qweight = qweight.download();
+  out.qzeros = qzeros.download();
+  out.scales = scales.download();
+  if (prm.act_order && !static_grid) {
+    const std::vector<std::int64_t> p = perm.download();
+    out.g_idx.resize(static_cast<std::size_t>(k));
+    for (std::int64_t c = 0; c < k; ++c) out.g_idx[p[c]] = static_cast<std::int32_t>(c / gs);
+  }
+  const std::vector<double> l = loss.download();
+  for (double v : l) res.loss += v;
+  res.damp_used = damp;
+  return res;
+}
+
+}  // namespace ptq::cuda

@@ -1,0 +1,82 @@
+// The GPU Qwen2 forward pass against the CPU reference (float32) on the real qwen2-micro model: final hidden states
+// and target log-probabilities of a random 300-token sequence (products above kDequantRows rows take the dequantize +
+// cuBLAS path, the 1..8-row GEMV and the GEMM are tested by test_quant_matmul), fp16 and bf16, the model as stored
+// (bf16 dense) and quantized by RTN on the CPU (W4 g128 symmetric, W8 per channel). Tolerances: hidden states relative
+// to their scale, 0.05 (bf16) / 0.01 (fp16): six layers of activations rounded to 8 or 11 bits; log-probs within
+// 0.05 / 0.02 nats mean absolute difference. Then GPTQ on the GPU (quant/cuda/pipeline.cuh) of the stored model with
+// the CPU case's calibration windows: its log-probs within 0.05 nats of the CPU GPTQ model's, and closer to the dense
+// model's than RTN's are. Also: device memory W4 < W8 < dense. Exit 77 without a GPU.
+#include "cuda_test.cuh"
+#include "model_case.hpp"
+#include "ptq/model/cuda/qwen2.cuh"
+#include "ptq/quant/cuda/pipeline.cuh"
+
+namespace {
+
+using namespace ptq::cuda_test;
+
+double mean_abs_diff(const std::vector<ptq::cuda::TokenLogprob>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (std::size_t t = 0; t < a.size(); ++t) d += std::isfinite(a[t].logprob) ? std::fabs(a[t].logprob - b[t]) : INFINITY;
+  return d / static_cast<double>(a.size());
+}
+
+template <class T, class Scheme>
+int check_model(const ModelCase& c, std::size_t* bytes) {
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  const std::string name = c.name + (kBf16 ? " bf16" : " fp16");
+  ptq::cuda::Qwen2Gpu<T, Scheme> gpu(c.image);
+  *bytes = gpu.weight_bytes();
+  int failures = 0;
+  failures += !compare(name + " hidden states", gpu.hidden_states(c.ids), c.hidden, kBf16 ? 0.05 : 0.01);
+  const auto scores = gpu.score(c.ids, c.targets);
+  double diff = 0;
+  int greedy_same = 0;
+  bool finite = true;
+  for (std::size_t t = 0; t < scores.size(); ++t) {
+    finite = finite && std::isfinite(scores[t].logprob);
+    diff += std::fabs(scores[t].logprob - c.logprob[t]);
+    greedy_same += scores[t].greedy == c.greedy[t];
+  }
+  diff /= static_cast<double>(scores.size());
+  const bool ok = finite && diff <= (kBf16 ? 0.05 : 0.02);
+  std::printf("%-6s %s log-probs: mean |diff| %.4f nats over %zu tokens, greedy flags equal %d\n", ok ? "ok" : "FAILED",
+              name.c_str(), diff, scores.size(), greedy_same);
+  return failures + !ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  skip_without_gpu();
+  const std::string dir = std::string(argc > 1 ? argv[1] : PTQ_SHARED_DIR) + "/models/qwen2-micro";
+  int failures = 0;
+  std::size_t dense = 0, w4 = 0, w8 = 0;
+  const ModelCase stored = make_model_case(dir, 300, CpuMethod::kNone, 0, 0, true, 1);
+  failures += check_model<__half, ptq::W4G128Sym>(stored, &dense);
+  failures += check_model<__nv_bfloat16, ptq::W4G128Sym>(stored, &dense);
+  const ModelCase rtn = make_model_case(dir, 300, CpuMethod::kRtn, 4, 128, true, 1);
+  failures += check_model<__half, ptq::W4G128Sym>(rtn, &w4);
+  failures += check_model<__nv_bfloat16, ptq::W4G128Sym>(rtn, &w4);
+  const ModelCase q8 = make_model_case(dir, 300, CpuMethod::kRtn, 8, ptq::kPerChannel, true, 1);
+  failures += check_model<__nv_bfloat16, ptq::W8PerChannelSym>(q8, &w8);
+  std::printf("device weight bytes: dense %zu, W4 g128 %zu, W8 per channel %zu\n", dense, w4, w8);
+  failures += !(w4 < w8 && w8 < dense);
+
+  // GPTQ on the GPU vs GPTQ on the CPU (same calibration windows, same sequence: seed 1 everywhere).
+  const ModelCase cpu_gptq = make_model_case(dir, 300, CpuMethod::kGptq, 4, 128, true, 1);
+  ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym> gpu(stored.image);
+  const auto rep = ptq::cuda::gptq_model(gpu, stored.calibration, ptq::GptqParams{});
+  const auto scores = gpu.score(stored.ids, stored.targets);
+  const double vs_cpu = mean_abs_diff(scores, cpu_gptq.logprob), vs_dense = mean_abs_diff(scores, stored.logprob);
+  double rtn_vs_dense = 0;
+  for (std::size_t t = 0; t < rtn.logprob.size(); ++t) rtn_vs_dense += std::fabs(rtn.logprob[t] - stored.logprob[t]);
+  rtn_vs_dense /= static_cast<double>(rtn.logprob.size());
+  const bool ok = rep.names.size() == 42 && vs_cpu <= 0.05 && vs_dense < rtn_vs_dense;
+  std::printf("%-6s GPU GPTQ (42 linears, %.2f s, peak %zu MB): log-probs vs CPU GPTQ %.4f nats, vs dense %.4f "
+              "(RTN vs dense %.4f)\n", ok ? "ok" : "FAILED", rep.seconds, rep.peak_device_bytes >> 20, vs_cpu, vs_dense,
+              rtn_vs_dense);
+  failures += !ok;
+  std::printf("%d failure(s)\n", failures);
+  return failures ? 1 : 0;
+}
