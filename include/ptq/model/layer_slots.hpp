@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 namespace ptq {
 
@@ -14,8 +15,17 @@ enum class LinearInput : std::uint8_t { kAttention, kAttentionOutput, kMlp, kMlp
 inline constexpr std::array<const char*, 7> kLinearNames{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                                          "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                                                          "mlp.down_proj"};
-inline constexpr std::array<LinearInput, 7> kLinearInputs{
-    LinearInput::kAttention, LinearInput::kAttention, LinearInput::kAttention, LinearInput::kAttentionOutput,
-    LinearInput::kMlp,       LinearInput::kMlp,       LinearInput::kMlpDown};
+
+/// The linears that read the same input (GPTQ calibrates each group on one Hessian), in execution order.
+struct LinearGroup {
+  LinearInput input;
+  std::array<int, 3> slots;  // indexes into kLinearNames; the first `count` are used
+  int count;
+  [[nodiscard]] constexpr std::span<const int> members() const { return {slots.data(), static_cast<std::size_t>(count)}; }
+};
+inline constexpr std::array<LinearGroup, 4> kLinearGroups{{{LinearInput::kAttention, {0, 1, 2}, 3},
+                                                           {LinearInput::kAttentionOutput, {3, 0, 0}, 1},
+                                                           {LinearInput::kMlp, {4, 5, 0}, 2},
+                                                           {LinearInput::kMlpDown, {6, 0, 0}, 1}}};
 
 }  // namespace ptq

@@ -156,12 +156,9 @@ inline std::vector<LayerReport> gptq_layer(const Qwen2Model& model, Qwen2Layer& 
   }
   const auto lins = linears(layer);
   std::vector<LayerReport> out(lins.size());
-  const std::vector<std::pair<LinearInput, std::vector<std::size_t>>> groups{
-      {LinearInput::kAttention, {0, 1, 2}}, {LinearInput::kAttentionOutput, {3}}, {LinearInput::kMlp, {4, 5}},
-      {LinearInput::kMlpDown, {6}}};
-  for (const auto& group : groups) {
-    const LinearInput input = group.first;  // named, not bound: lambdas below capture them (clang 14)
-    const std::vector<std::size_t>& members = group.second;
+  for (const LinearGroup& group : kLinearGroups) {
+    const LinearInput input = group.input;
+    const std::span<const int> members = group.members();
     Hessian hess(lins[members.front()]->in_features());
     std::size_t sample = 0;
     const LayerObserver observe = [&, which = input](LinearInput at, const float* x, std::int64_t m) {

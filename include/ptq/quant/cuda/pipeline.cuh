@@ -52,9 +52,6 @@ GpuQuantReport gptq_model(Model& model, const std::vector<std::vector<std::int32
     throw_if_failed(cudaMemcpy(to.get(), from.get(), from.bytes(), cudaMemcpyDeviceToDevice), "copying activations");
   };
   DeviceBuffer<float> y;  // a sample's working copy, reused (thousands of layer forwards)
-  const std::pair<LinearInput, std::vector<int>> groups[] = {
-      {LinearInput::kAttention, {0, 1, 2}}, {LinearInput::kAttentionOutput, {3}}, {LinearInput::kMlp, {4, 5}},
-      {LinearInput::kMlpDown, {6}}};
   for (std::size_t layer = 0; layer < model.num_layers(); ++layer) {
     std::vector<DeviceBuffer<float>> fp_out;
     if (!feed_quantized)
@@ -63,9 +60,9 @@ GpuQuantReport gptq_model(Model& model, const std::vector<std::vector<std::int32
         copy(xs[s], fp_out.back());
         model.forward_layer(layer, fp_out.back().get(), lens[s]);
       }
-    for (const auto& group : groups) {
-      const LinearInput which = group.first;
-      GpuHessian hess(model.in_features(layer, group.second.front()));
+    for (const LinearGroup& group : kLinearGroups) {
+      const LinearInput which = group.input;
+      GpuHessian hess(model.in_features(layer, group.members().front()));
       const typename Model::Observer observe = [&](LinearInput at, const T* x, std::int64_t m) {
         if (at == which) hess.add(x, m);
       };
@@ -73,7 +70,7 @@ GpuQuantReport gptq_model(Model& model, const std::vector<std::vector<std::int32
         copy(xs[s], y);
         model.forward_layer(layer, y.get(), lens[s], &observe);
       }
-      for (const int slot : group.second) {
+      for (const int slot : group.members()) {
         const DeviceBuffer<float> w = model.dense_weight(layer, slot);
         GpuHessian work = hess.clone();
         GptqGpuResult r = gptq_quantize<Scheme>(w.get(), model.out_features(layer, slot), model.in_features(layer, slot),
