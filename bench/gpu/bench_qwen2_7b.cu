@@ -1,11 +1,12 @@
 // A synthetic Qwen2.5-7B (random bf16 weights, all 28 layers, real shapes) on the GPU: device memory of the weights
-// dense and after GPTQ W4 g128 (real packed weights), the time of GPTQ on the GPU layer by layer
-// (quant/cuda/pipeline.cuh) with `nsamples` random windows of `seqlen` tokens, its peak device memory, and prefill
-// throughput (one 2048-token sequence scored, median of 3) dense vs W4. Goals (issue: CUDA backend): W4 model <= 7.5 GB
-// of device memory, GPTQ < 5 minutes.
-//   bench_qwen2_7b [nsamples=128] [seqlen=2048]
+// dense and after W4 g128 quantization (real packed weights), the time of GPTQ (sym) or AWQ (zero point) on the GPU
+// layer by layer (quant/cuda/pipeline.cuh, awq.cuh) with `nsamples` random windows of `seqlen` tokens, its peak device
+// memory, and prefill throughput (one 2048-token sequence scored, median of 3) dense vs W4. Goals (issue: CUDA
+// backend): W4 model <= 7.5 GB of device memory, GPTQ < 5 minutes.
+//   bench_qwen2_7b [nsamples=128] [seqlen=2048] [gptq|awq]
 #include "cuda_test.cuh"
 #include "model_case.hpp"
+#include "ptq/quant/cuda/awq.cuh"
 #include "ptq/quant/cuda/pipeline.cuh"
 
 #include <chrono>
@@ -13,8 +14,7 @@
 namespace {
 
 using namespace ptq::cuda_test;
-using Model = ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym>;
-
+template <class Model>
 double prefill_tokens_per_s(Model& m, const std::vector<std::int32_t>& ids) {
   std::vector<std::int32_t> targets(ids.begin() + 1, ids.end());
   targets.push_back(0);
@@ -28,15 +28,9 @@ double prefill_tokens_per_s(Model& m, const std::vector<std::int32_t>& ids) {
   return static_cast<double>(ids.size()) / t[1];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  skip_without_gpu();
-  const int nsamples = argc > 1 ? std::atoi(argv[1]) : 128, seqlen = argc > 2 ? std::atoi(argv[2]) : 2048;
+template <class Model>
+int run(const SyntheticModel& syn, int nsamples, int seqlen, bool awq) {
   const auto t0 = std::chrono::steady_clock::now();
-  const SyntheticModel syn = make_synthetic_model("7B", 1234);
-  std::printf("synthetic Qwen2.5-7B built on the host in %.1f s\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   Model model(syn.image);
   const std::size_t dense_bytes = model.weight_bytes();
   std::vector<std::int32_t> ids(2048);
@@ -47,24 +41,42 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::int32_t>> calibration(static_cast<std::size_t>(nsamples), std::vector<std::int32_t>(seqlen));
   for (auto& s : calibration)
     for (auto& id : s) id = next();
-  const auto rep = ptq::cuda::gptq_model(model, calibration, ptq::GptqParams{}, true, [&](std::size_t layer) {
+  const auto progress = [&](std::size_t layer) {
     std::printf("  layer %zu quantized (%.1f s)\n", layer,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     std::fflush(stdout);
-  });
+  };
+  const auto rep = awq ? ptq::cuda::awq_model(model, calibration, ptq::AwqParams{}, false, progress)
+                       : ptq::cuda::gptq_model(model, calibration, ptq::GptqParams{}, true, progress);
   const std::size_t w4_bytes = model.weight_bytes();
   std::size_t free = 0, total = 0;
   CUDA_OK(cudaMemGetInfo(&free, &total));
   const double w4_tps = prefill_tokens_per_s(model, ids);
+  const char* method = awq ? "AWQ" : "GPTQ";
   std::printf("\n| quantity | value | goal |\n|---|---|---|\n");
   std::printf("| weights on the device, bf16 | %.2f GB | |\n", dense_bytes / 1e9);
   std::printf("| weights on the device, W4 g128 (packed) | %.2f GB | <= 7.5 GB |\n", w4_bytes / 1e9);
-  std::printf("| device memory in use after GPTQ (process) | %.2f GB | |\n", (total - free) / 1e9);
-  std::printf("| GPTQ, %d x %d tokens, 196 linears | %.1f s | < 300 s |\n", nsamples, seqlen, rep.seconds);
-  std::printf("| GPTQ peak device memory | %.2f GB | |\n", rep.peak_device_bytes / 1e9);
+  std::printf("| device memory in use after %s (process) | %.2f GB | |\n", method, (total - free) / 1e9);
+  std::printf("| %s, %d x %d tokens, 196 linears | %.1f s | %s |\n", method, nsamples, seqlen, rep.seconds,
+              awq ? "" : "< 300 s");
+  std::printf("| %s peak device memory | %.2f GB | |\n", method, rep.peak_device_bytes / 1e9);
   std::printf("| prefill 2048 tokens, bf16 | %.0f tokens/s | |\n", dense_tps);
   std::printf("| prefill 2048 tokens, W4 | %.0f tokens/s | |\n", w4_tps);
-  const bool ok = w4_bytes <= 7'500'000'000ull && rep.seconds < 300 && rep.names.size() == 196;
+  const bool ok = w4_bytes <= 7'500'000'000ull && (awq || rep.seconds < 300) && rep.names.size() == 196;
   std::printf("%s\n", ok ? "goals met" : "GOALS MISSED");
   return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  skip_without_gpu();
+  const int nsamples = argc > 1 ? std::atoi(argv[1]) : 128, seqlen = argc > 2 ? std::atoi(argv[2]) : 2048;
+  const bool awq = argc > 3 && std::string(argv[3]) == "awq";
+  const auto t0 = std::chrono::steady_clock::now();
+  const SyntheticModel syn = make_synthetic_model("7B", 1234);
+  std::printf("synthetic Qwen2.5-7B built on the host in %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return awq ? run<ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Asym>>(syn, nsamples, seqlen, true)
+             : run<ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym>>(syn, nsamples, seqlen, false);
 }

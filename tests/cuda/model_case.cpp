@@ -20,7 +20,7 @@ ModelCase make_model_case(const std::string& model_dir, std::int64_t t_len, CpuM
   }
   if (method != CpuMethod::kNone) {
     QuantizeOptions opt;
-    opt.method = method == CpuMethod::kRtn ? Method::kRtn : Method::kGptq;
+    opt.method = method == CpuMethod::kRtn ? Method::kRtn : method == CpuMethod::kGptq ? Method::kGptq : Method::kAwq;
     opt.spec = {bits, group, sym ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
     opt.progress = false;
     quantize_model(*model, opt, c.calibration);

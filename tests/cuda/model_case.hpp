@@ -1,5 +1,5 @@
-// Qwen2 cases built on the host (C++ compiler): a real model loaded from disk (optionally quantized on the CPU by RTN
-// or GPTQ), its image for the GPU model, random token ids and calibration windows, and the CPU reference's hidden
+// Qwen2 cases built on the host (C++ compiler): a real model loaded from disk (optionally quantized on the CPU by RTN,
+// GPTQ or AWQ), its image for the GPU model, random token ids and calibration windows, and the CPU reference's hidden
 // states and scores; and synthetic Qwen2.5-shaped models for the GPU benchmarks.
 #pragma once
 
@@ -23,10 +23,10 @@ struct ModelCase {
   std::string name;
 };
 
-enum class CpuMethod { kNone, kRtn, kGptq };
+enum class CpuMethod { kNone, kRtn, kGptq, kAwq };
 
-/// kNone: the model as stored; else RTN or GPTQ (default parameters, `calibration`: 4 windows of 256 random tokens)
-/// with (bits, group, sym).
+/// kNone: the model as stored; else RTN, GPTQ or AWQ (default parameters, `calibration`: 4 windows of 256 random
+/// tokens) with (bits, group, sym).
 ModelCase make_model_case(const std::string& model_dir, std::int64_t t_len, CpuMethod method, int bits, int group,
                           bool sym, std::uint64_t seed);
 

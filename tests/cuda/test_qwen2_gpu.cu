@@ -3,12 +3,14 @@
 // cuBLAS path, the 1..8-row GEMV and the GEMM are tested by test_quant_matmul), fp16 and bf16, the model as stored
 // (bf16 dense) and quantized by RTN on the CPU (W4 g128 symmetric, W8 per channel). Tolerances: hidden states relative
 // to their scale, 0.05 (bf16) / 0.01 (fp16): six layers of activations rounded to 8 or 11 bits; log-probs within
-// 0.05 / 0.02 nats mean absolute difference. Then GPTQ on the GPU (quant/cuda/pipeline.cuh) of the stored model with
-// the CPU case's calibration windows: its log-probs within 0.05 nats of the CPU GPTQ model's, and closer to the dense
-// model's than RTN's are. Also: device memory W4 < W8 < dense. Exit 77 without a GPU.
+// 0.05 / 0.02 nats mean absolute difference. Then GPTQ (W4 g128 sym) and AWQ (W4 g128 zero point) on the GPU
+// (quant/cuda/pipeline.cuh, awq.cuh) of the stored model with the CPU case's calibration windows: log-probs within
+// 0.05 nats of the CPU-quantized model's, and closer to the dense model's than RTN's are. Also: device memory
+// W4 < W8 < dense. Exit 77 without a GPU.
 #include "cuda_test.cuh"
 #include "model_case.hpp"
 #include "ptq/model/cuda/qwen2.cuh"
+#include "ptq/quant/cuda/awq.cuh"
 #include "ptq/quant/cuda/pipeline.cuh"
 
 namespace {
@@ -63,20 +65,31 @@ int main(int argc, char** argv) {
   std::printf("device weight bytes: dense %zu, W4 g128 %zu, W8 per channel %zu\n", dense, w4, w8);
   failures += !(w4 < w8 && w8 < dense);
 
-  // GPTQ on the GPU vs GPTQ on the CPU (same calibration windows, same sequence: seed 1 everywhere).
-  const ModelCase cpu_gptq = make_model_case(dir, 300, CpuMethod::kGptq, 4, 128, true, 1);
-  ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym> gpu(stored.image);
-  const auto rep = ptq::cuda::gptq_model(gpu, stored.calibration, ptq::GptqParams{});
-  const auto scores = gpu.score(stored.ids, stored.targets);
-  const double vs_cpu = mean_abs_diff(scores, cpu_gptq.logprob), vs_dense = mean_abs_diff(scores, stored.logprob);
+  // GPTQ and AWQ on the GPU vs on the CPU (same calibration windows, same sequence: seed 1 everywhere).
   double rtn_vs_dense = 0;
   for (std::size_t t = 0; t < rtn.logprob.size(); ++t) rtn_vs_dense += std::fabs(rtn.logprob[t] - stored.logprob[t]);
   rtn_vs_dense /= static_cast<double>(rtn.logprob.size());
-  const bool ok = rep.names.size() == 42 && vs_cpu <= 0.05 && vs_dense < rtn_vs_dense;
-  std::printf("%-6s GPU GPTQ (42 linears, %.2f s, peak %zu MB): log-probs vs CPU GPTQ %.4f nats, vs dense %.4f "
-              "(RTN vs dense %.4f)\n", ok ? "ok" : "FAILED", rep.seconds, rep.peak_device_bytes >> 20, vs_cpu, vs_dense,
-              rtn_vs_dense);
-  failures += !ok;
+  auto check_method = [&](const char* name, const ModelCase& cpu, auto& gpu, const ptq::cuda::GpuQuantReport& rep) {
+    const auto scores = gpu.score(stored.ids, stored.targets);
+    const double vs_cpu = mean_abs_diff(scores, cpu.logprob), vs_dense = mean_abs_diff(scores, stored.logprob);
+    const bool ok = rep.names.size() == 42 && rep.weights.size() == 42 && vs_cpu <= 0.05 && vs_dense < rtn_vs_dense;
+    std::printf("%-6s GPU %s (42 linears, %.2f s, peak %zu MB): log-probs vs CPU %s %.4f nats, vs dense %.4f "
+                "(RTN vs dense %.4f)\n", ok ? "ok" : "FAILED", name, rep.seconds, rep.peak_device_bytes >> 20, name,
+                vs_cpu, vs_dense, rtn_vs_dense);
+    return ok ? 0 : 1;
+  };
+  {
+    const ModelCase cpu = make_model_case(dir, 300, CpuMethod::kGptq, 4, 128, true, 1);
+    ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym> gpu(stored.image);
+    const auto rep = ptq::cuda::gptq_model(gpu, stored.calibration, ptq::GptqParams{});
+    failures += check_method("GPTQ", cpu, gpu, rep);
+  }
+  {
+    const ModelCase cpu = make_model_case(dir, 300, CpuMethod::kAwq, 4, 128, false, 1);
+    ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Asym> gpu(stored.image);
+    const auto rep = ptq::cuda::awq_model(gpu, stored.calibration, ptq::AwqParams{});
+    failures += check_method("AWQ", cpu, gpu, rep);
+  }
   std::printf("%d failure(s)\n", failures);
   return failures ? 1 : 0;
 }

@@ -22,6 +22,7 @@
 #include "ptq/core/fields.hpp"
 #include "ptq/core/parallel.hpp"
 #include "ptq/kernels/ref/blas.hpp"
+#include "ptq/quant/awq_params.hpp"
 #include "ptq/quant/packed.hpp"
 
 #include <cmath>
@@ -31,17 +32,6 @@
 #include <vector>
 
 namespace ptq {
-
-struct AwqParams {
-  int n_grid = 20;          // scale ratios r = i / n_grid
-  bool duo_scaling = true;  // s = x_mean^r / w_mean^(1-r) (AutoAWQ default); false: s = x_mean^r (llm-awq)
-  bool clip = true;         // clipping search after scaling (apply_clip)
-  int clip_grid = 20;       // shrink steps of 1 / clip_grid
-  float max_shrink = 0.5f;  // shrink the range by at most this fraction
-  int clip_tokens = 512;    // calibration tokens sampled for the clip search
-  static constexpr std::array<std::string_view, 6> field_names{"n_grid",    "duo_scaling", "clip",
-                                                               "clip_grid", "max_shrink",  "clip_tokens"};
-};
 
 /// A float32 weight (N, K) row-major being transformed (scaled, clipped) before it is packed.
 struct DenseWeight {
@@ -98,25 +88,6 @@ inline std::vector<float> awq_w_mean(std::span<const DenseWeight* const> ws, std
   std::vector<float> mean(sum.size());
   for (std::size_t c = 0; c < sum.size(); ++c) mean[c] = static_cast<float>(sum[c] / static_cast<double>(rows));
   return mean;
-}
-
-/// The candidate scales for ratio r (see the file comment), normalized.
-inline std::vector<float> awq_candidate_scales(std::span<const float> x_mean, std::span<const float> w_mean, float r,
-                                               bool duo) {
-  std::vector<float> s(x_mean.size());
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (std::size_t c = 0; c < s.size(); ++c) {
-    const float v = duo ? std::pow(x_mean[c], r) / (std::pow(w_mean[c], 1 - r) + 1e-4f) : std::pow(x_mean[c], r);
-    s[c] = std::max(v, 1e-4f);
-    lo = std::min(lo, s[c]);
-    hi = std::max(hi, s[c]);
-  }
-  const float norm = std::sqrt(hi * lo);
-  for (float& v : s) {
-    v /= norm;
-    if (!std::isfinite(v)) v = 1;
-  }
-  return s;
 }
 
 struct AwqScaleResult {

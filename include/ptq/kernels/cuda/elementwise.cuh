@@ -30,6 +30,13 @@ __global__ void widen_kernel(const T* src, std::int64_t count, float* dst) {
   if (i < count) dst[i] = to_f32(src[i]);
 }
 
+/// dst (T) = src (float).
+template <class T>
+__global__ void narrow_kernel(const float* src, std::int64_t count, T* dst) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) dst[i] = from_f32<T>(src[i]);
+}
+
 /// x (T, H) float = embedding rows ids[t] of table (V, H) in T.
 template <class T>
 __global__ void embed_kernel(const std::int32_t* ids, const T* table, std::int64_t h, float* x) {

@@ -121,6 +121,67 @@ class Qwen2Gpu {
   /// Sees each linear input of a layer forward: (which, x (m, in_features) in T on the device, m).
   using Observer = std::function<void(LinearInput, const T*, std::int64_t)>;
 
+  /// A decoder layer's weights on the device.
+  struct Layer {
+    DeviceBuffer<float> input_norm, post_norm;  // (H)
+    std::array<GpuLinear<T>, 7> lin;            // q, k, v, o, gate, up, down (kLinearNames)
+  };
+  [[nodiscard]] Layer& layer(std::size_t i) { return layers_.at(i); }
+
+  /// A dense linear from float32 weights (n, k) on the device (stored in T) and a float32 bias (n) or null.
+  [[nodiscard]] static GpuLinear<T> dense_linear(const float* w, std::int64_t n, std::int64_t k, const float* bias) {
+    GpuLinear<T> d;
+    d.n = n;
+    d.k = k;
+    d.dense = DeviceBuffer<T>(static_cast<std::size_t>(n * k));
+    narrow_kernel<T><<<blocks_for(n * k, 256), 256>>>(w, n * k, d.dense.get());
+    if (bias) {
+      d.bias = DeviceBuffer<float>(static_cast<std::size_t>(n));
+      throw_if_failed(cudaMemcpy(d.bias.get(), bias, d.bias.bytes(), cudaMemcpyDeviceToDevice), "copying a bias");
+    }
+    throw_if_failed(cudaGetLastError(), "dense_linear");
+    return d;
+  }
+
+  /// y (m, n) = x (m, k) · W^T + b.
+  void linear(const GpuLinear<T>& l, const T* x, std::int64_t m, T* y) {
+    apply(l, x, m, y);
+    add_bias(l, y, m);
+  }
+
+  /// Self-attention of one sequence with layer l's q/k/v/o: normed input (T, H) -> o_proj output (T, H), no residual.
+  void attention(const Layer& l, const T* normed, std::int64_t t_len, T* out, const Observer* observer = nullptr) {
+    Workspace& ws = workspace(t_len);
+    const std::int64_t d = img_.head_dim;
+    const auto theta = static_cast<float>(img_.rope_theta);
+    const int half = static_cast<int>(d / 2);
+    const auto& [q, k, v, o, gate, up, down] = l.lin;
+    apply(q, normed, t_len, ws.q.get());
+    apply(k, normed, t_len, ws.k.get());
+    apply(v, normed, t_len, ws.v.get());
+    bias_rope_kernel<T><<<blocks_for(t_len * img_.heads * half, 256), 256>>>(
+        ws.q.get(), t_len, static_cast<int>(img_.heads), static_cast<int>(d), q.bias.size() ? q.bias.get() : nullptr, theta);
+    bias_rope_kernel<T><<<blocks_for(t_len * img_.kv_heads * half, 256), 256>>>(
+        ws.k.get(), t_len, static_cast<int>(img_.kv_heads), static_cast<int>(d), k.bias.size() ? k.bias.get() : nullptr, theta);
+    add_bias(v, ws.v.get(), t_len);
+    throw_if_failed(causal_attention(ws.q.get(), ws.k.get(), ws.v.get(), ws.attn.get(), t_len, static_cast<int>(img_.heads),
+                                     static_cast<int>(img_.kv_heads), static_cast<int>(d)),
+                    "attention");
+    if (observer) (*observer)(LinearInput::kAttentionOutput, ws.attn.get(), t_len);
+    linear(o, ws.attn.get(), t_len, out);
+  }
+
+  /// SwiGLU MLP of layer l: normed input (T, H) -> down_proj output (T, H), no residual.
+  void mlp(const Layer& l, const T* normed, std::int64_t t_len, T* out, const Observer* observer = nullptr) {
+    Workspace& ws = workspace(t_len);
+    const std::int64_t inter = img_.intermediate_size;
+    linear(l.lin[4], normed, t_len, ws.gate.get());
+    linear(l.lin[5], normed, t_len, ws.up.get());
+    swiglu_kernel<T><<<blocks_for(t_len * inter, 256), 256>>>(ws.gate.get(), ws.up.get(), t_len * inter);
+    if (observer) (*observer)(LinearInput::kMlpDown, ws.gate.get(), t_len);
+    linear(l.lin[6], ws.gate.get(), t_len, out);
+  }
+
   [[nodiscard]] std::size_t num_layers() const { return layers_.size(); }
   [[nodiscard]] std::int64_t hidden_size() const { return img_.hidden_size; }
 
@@ -177,11 +238,6 @@ class Qwen2Gpu {
         : tokens(t_len), normed(static_cast<std::size_t>(t_len * c.hidden_size)), delta(normed.size()),
           q(static_cast<std::size_t>(t_len * c.heads * c.head_dim)), k(static_cast<std::size_t>(t_len * c.kv_heads * c.head_dim)),
           v(k.size()), attn(q.size()), gate(static_cast<std::size_t>(t_len * c.intermediate_size)), up(gate.size()) {}
-  };
-
-  struct Layer {
-    DeviceBuffer<float> input_norm, post_norm;
-    std::array<GpuLinear<T>, 7> lin;  // q, k, v, o, gate, up, down (kLinearNames)
   };
 
   static ModelImage shape_of(const ModelImage& img) {
@@ -273,35 +329,14 @@ class Qwen2Gpu {
 
   /// One decoder block in place on x (T, H) float32.
   void block(const Layer& l, float* x, std::int64_t t_len, Workspace& ws, const Observer* observer) {
-    const std::int64_t h = img_.hidden_size, inter = img_.intermediate_size, d = img_.head_dim;
-    const auto theta = static_cast<float>(img_.rope_theta);
-    const int half = static_cast<int>(d / 2);
-    auto observe = [&](LinearInput at, const T* in) { if (observer) (*observer)(at, in, t_len); };
-    const auto& [q, k, v, o, gate, up, down] = l.lin;
+    const std::int64_t h = img_.hidden_size;
     rms_norm(x, t_len, l.input_norm, ws.normed.get());
-    observe(LinearInput::kAttention, ws.normed.get());
-    apply(q, ws.normed.get(), t_len, ws.q.get());
-    apply(k, ws.normed.get(), t_len, ws.k.get());
-    apply(v, ws.normed.get(), t_len, ws.v.get());
-    bias_rope_kernel<T><<<blocks_for(t_len * img_.heads * half, 256), 256>>>(
-        ws.q.get(), t_len, static_cast<int>(img_.heads), static_cast<int>(d), q.bias.size() ? q.bias.get() : nullptr, theta);
-    bias_rope_kernel<T><<<blocks_for(t_len * img_.kv_heads * half, 256), 256>>>(
-        ws.k.get(), t_len, static_cast<int>(img_.kv_heads), static_cast<int>(d), k.bias.size() ? k.bias.get() : nullptr, theta);
-    add_bias(v, ws.v.get(), t_len);
-    throw_if_failed(causal_attention(ws.q.get(), ws.k.get(), ws.v.get(), ws.attn.get(), t_len, static_cast<int>(img_.heads),
-                                     static_cast<int>(img_.kv_heads), static_cast<int>(d)),
-                    "attention");
-    observe(LinearInput::kAttentionOutput, ws.attn.get());
-    apply(o, ws.attn.get(), t_len, ws.delta.get());
-    add_bias(o, ws.delta.get(), t_len);
+    if (observer) (*observer)(LinearInput::kAttention, ws.normed.get(), t_len);
+    attention(l, ws.normed.get(), t_len, ws.delta.get(), observer);
     residual_add_kernel<T><<<blocks_for(t_len * h, 256), 256>>>(x, ws.delta.get(), t_len * h);
     rms_norm(x, t_len, l.post_norm, ws.normed.get());
-    observe(LinearInput::kMlp, ws.normed.get());
-    apply(gate, ws.normed.get(), t_len, ws.gate.get());
-    apply(up, ws.normed.get(), t_len, ws.up.get());
-    swiglu_kernel<T><<<blocks_for(t_len * inter, 256), 256>>>(ws.gate.get(), ws.up.get(), t_len * inter);
-    observe(LinearInput::kMlpDown, ws.gate.get());
-    apply(down, ws.gate.get(), t_len, ws.delta.get());
+    if (observer) (*observer)(LinearInput::kMlp, ws.normed.get(), t_len);
+    mlp(l, ws.normed.get(), t_len, ws.delta.get(), observer);
     residual_add_kernel<T><<<blocks_for(t_len * h, 256), 256>>>(x, ws.delta.get(), t_len * h);
     throw_if_failed(cudaGetLastError(), "decoder layer");
   }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "ptq/kernels/cuda/cublas.cuh"
+#include "ptq/quant/cuda/grid.cuh"
 #include "ptq/model/image.hpp"
 #include "ptq/quant/gptq_params.hpp"
 
@@ -73,31 +74,9 @@ class GpuHessian {
 
 namespace detail {
 
-/// The GPTQ grid of a run of values (quantizer.hpp find_params, Grid::kGptq), fp16-rounded scale.
-template <class Scheme>
-__device__ __forceinline__ float2 gptq_grid(float lo, float hi) {
-  constexpr int maxq = Scheme::maxq;
-  float xmin = fminf(lo, 0.0f), xmax = fmaxf(hi, 0.0f);
-  if constexpr (Scheme::symmetry == Symmetry::kSymmetric) {
-    xmax = fmaxf(-xmin, xmax);
-    if (xmin < 0) xmin = -xmax;
-  }
-  if (xmin == 0 && xmax == 0) { xmin = -1; xmax = 1; }
-  float scale = __half2float(__float2half_rn(__fdiv_rn(__fsub_rn(xmax, xmin), static_cast<float>(maxq))));
-  if (!(scale > 0)) scale = 5.9604644775390625e-08f;
-  const float zero = Scheme::symmetry == Symmetry::kSymmetric
-                         ? static_cast<float>((maxq + 1) / 2)
-                         : fminf(fmaxf(rintf(__fdiv_rn(-xmin, scale)), 0.0f), static_cast<float>(maxq));
-  return {scale, zero};
-}
-
-__device__ __forceinline__ int gptq_code(float w, float2 p, int maxq) {
-  return min(max(static_cast<int>(rintf(__fdiv_rn(w, p.x))) + static_cast<int>(p.y), 0), maxq);
-}
-
 /// Grid of rows r of wt (K, n) over quantization positions [c, c + span): (groups, n) scale and zero arrays at g.
 template <class Scheme>
-__global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::int64_t c, std::int64_t span, std::int64_t g,
+static __global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::int64_t c, std::int64_t span, std::int64_t g,
                                  float2* grid) {
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= n) return;
@@ -114,7 +93,7 @@ __global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::int64_t c
 /// grid, record the code (codes (n, K) in original channel order), the scaled error err (count, n), and update the
 /// block's later columns in place. hinv (K, K) row-major upper factor; perm: quantization position -> channel.
 template <class Scheme>
-__global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::int64_t k, const float* __restrict__ hinv, std::int64_t i1,
+static __global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::int64_t k, const float* __restrict__ hinv, std::int64_t i1,
                                   int count, std::int64_t gs, const std::int64_t* perm, const float2* grid,
                                   bool static_grid, std::uint8_t* codes, float* err, double* loss) {
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -124,9 +103,9 @@ __global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::i
     const std::int64_t c = i1 + i, orig = perm[c];
     const float2 p = grid[(static_grid ? orig / gs : c / gs) * n + r];
     const float w = wt[c * n + r];
-    const int q = gptq_code(w, p, Scheme::maxq);
+    const int q = quantize_code(w, p, Scheme::maxq);
     codes[r * k + orig] = static_cast<std::uint8_t>(q);
-    const float e = __fdiv_rn(__fsub_rn(w, __fmul_rn(p.x, static_cast<float>(q - static_cast<int>(p.y)))), hinv[c * k + c]);
+    const float e = __fdiv_rn(__fsub_rn(w, dequantize_code(q, p)), hinv[c * k + c]);
     row_loss += 0.5 * static_cast<double>(e) * e;
     err[static_cast<std::int64_t>(i) * n + r] = e;
     for (int j = i + 1; j < count; ++j) {
@@ -137,35 +116,8 @@ __global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::i
   loss[r] += row_loss;
 }
 
-/// out rows (n, words) = bitstream of `bits`-wide codes (n, count); one thread per output word.
-__global__ void pack_bits_kernel(const std::uint8_t* codes, std::int64_t n, std::int64_t count, int bits,
-                                 std::uint32_t* out) {
-  const std::int64_t words = (count * bits + 31) / 32;
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= n * words) return;
-  const std::int64_t r = idx / words, w = idx % words;
-  std::uint32_t v = 0;
-  for (std::int64_t i = w * 32 / bits; i < count && i * bits < (w + 1) * 32; ++i) {
-    const std::int64_t off = i * bits - w * 32;
-    const std::uint32_t code = codes[r * count + i];
-    v |= off >= 0 ? code << off : code >> -off;
-  }
-  out[idx] = v;
-}
-
-/// Scales (n, groups) fp16 and zeros (n, groups) from the grid (groups, n).
-__global__ void grid_to_rows_kernel(const float2* grid, std::int64_t n, std::int64_t groups, std::uint16_t* scales,
-                                    std::uint8_t* zeros) {
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= n * groups) return;
-  const std::int64_t r = idx / groups, g = idx % groups;
-  const float2 p = grid[g * n + r];
-  scales[idx] = __half_as_ushort(__float2half_rn(p.x));
-  zeros[idx] = static_cast<std::uint8_t>(p.y);
-}
-
 /// Symmetric fill (lower -> upper, column-major), dead inputs (H_ii = 0: W^T row i = 0, H_ii = 1).
-__global__ void hessian_prepare_kernel(float* h, std::int64_t k, float* wt, std::int64_t n) {
+static __global__ void hessian_prepare_kernel(float* h, std::int64_t k, float* wt, std::int64_t n) {
   const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= k * k) return;
   const std::int64_t col = idx / k, row = idx % k;  // column-major element (row, col)
@@ -177,21 +129,21 @@ __global__ void hessian_prepare_kernel(float* h, std::int64_t k, float* wt, std:
 }
 
 /// dst (k, k) = src[perm[i], perm[j]];  wdst (k, n) = wsrc rows perm[i].
-__global__ void permute_kernel(const float* src, float* dst, std::int64_t k, const std::int64_t* perm) {
+static __global__ void permute_kernel(const float* src, float* dst, std::int64_t k, const std::int64_t* perm) {
   const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx < k * k) dst[idx] = src[perm[idx / k] * k + perm[idx % k]];
 }
-__global__ void permute_rows_kernel(const float* src, float* dst, std::int64_t k, std::int64_t n, const std::int64_t* perm) {
+static __global__ void permute_rows_kernel(const float* src, float* dst, std::int64_t k, std::int64_t n, const std::int64_t* perm) {
   const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx < k * n) dst[idx] = src[perm[idx / n] * n + idx % n];
 }
 
-__global__ void add_diagonal_kernel(float* h, std::int64_t k, float v) {
+static __global__ void add_diagonal_kernel(float* h, std::int64_t k, float v) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < k) h[i * k + i] += v;
 }
 
-__global__ void diagonal_kernel(const float* h, std::int64_t k, float* d) {
+static __global__ void diagonal_kernel(const float* h, std::int64_t k, float* d) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < k) d[i] = h[i * k + i];
 }
@@ -306,17 +258,7 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
 
   GptqGpuResult res;
   PackedArrays& out = res.weight;
-  out = {Scheme::bits, Scheme::group_size, Scheme::symmetry == Symmetry::kSymmetric, n, k, {}, {}, {}, {}};
-  const std::int64_t words = (k * Scheme::bits + 31) / 32, zero_words = (groups * Scheme::bits + 31) / 32;
-  DeviceBuffer<std::uint32_t> qweight(static_cast<std::size_t>(n * words)), qzeros(static_cast<std::size_t>(n * zero_words));
-  pack_bits_kernel<<<blocks_for(n * words, 256), 256>>>(codes.get(), n, k, Scheme::bits, qweight.get());
-  DeviceBuffer<std::uint16_t> scales(static_cast<std::size_t>(n * groups));
-  DeviceBuffer<std::uint8_t> zeros(static_cast<std::size_t>(n * groups));
-  grid_to_rows_kernel<<<blocks_for(n * groups, 256), 256>>>(grid.get(), n, groups, scales.get(), zeros.get());
-  pack_bits_kernel<<<blocks_for(n * zero_words, 256), 256>>>(zeros.get(), n, groups, Scheme::bits, qzeros.get());
-  out.qweight = qweight.download();
-  out.qzeros = qzeros.download();
-  out.scales = scales.download();
+  out = pack_arrays<Scheme>(codes.get(), grid.get(), n, k);
   if (prm.act_order && !static_grid) {
     const std::vector<std::int64_t> p = perm.download();
     out.g_idx.resize(static_cast<std::size_t>(k));

@@ -17,8 +17,8 @@ namespace ptq::cuda {
 
 struct GpuQuantReport {
   std::vector<std::string> names;       // model.layers.<i>.<linear>
-  std::vector<double> loss;             // GPTQ loss per linear
-  std::vector<float> damp;              // damping used per linear
+  std::vector<double> loss;             // GPTQ: its loss; AWQ: the scale search loss of the linear's group
+  std::vector<float> damp;              // GPTQ: damping used; AWQ: the scale ratio chosen for the linear's group
   std::vector<PackedArrays> weights;    // the packed weights, in names' order
   double seconds = 0;                   // wall time of the whole run
   std::size_t peak_device_bytes = 0;    // most device memory in use (cudaMemGetInfo) seen between steps
