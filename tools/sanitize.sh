@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v clang++ > /dev/null || { echo "tools/sanitize.sh needs clang (Debian package 'clang')" >&2; exit 2; }
-flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only"
+# -Wno-pass-failed: at -O1 clang declines the `omp simd` vectorization hints and says so for every loop.
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only -Wno-pass-failed"
 cmake -S . -B build-asan -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
       -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DPTQ_CUDA=OFF > /dev/null
 cmake --build build-asan -j"$(nproc)" --target all

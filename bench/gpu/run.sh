@@ -10,7 +10,7 @@ reps=${1:-30}; nsamples=${2:-128}; seqlen=${3:-2048}
 out=build-gpu/results; mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null || exit 1
-cmake --build build-gpu -j"$(nproc)" --target test_quant_matmul test_qwen2_gpu test_gptq_gpu bench_quant_matmul \
+cmake --build build-gpu -j"$(nproc)" --target test_quant_matmul test_block_kernels test_qwen2_gpu test_gptq_gpu bench_quant_matmul \
       bench_qwen2_7b 2>&1 | tail -n 3 || exit 1
 status=0
 ctest --test-dir build-gpu -L cuda --output-on-failure --timeout 240 | tee "$out/ctest.txt" || status=1
