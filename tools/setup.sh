@@ -3,7 +3,7 @@
 # Idempotent: packages already present are left alone. The CUDA toolkit is optional and not installed here.
 set -euo pipefail
 packages=(
-  cmake g++ make pkg-config
+  cmake g++ make pkg-config ccache
   libfmt-dev            # fmt 9: formatting
   libboost1.81-dev      # Boost.PFR: iterating aggregates
   catch2                # Catch2 v2: tests

@@ -165,7 +165,8 @@ TEST_CASE("perplexity, gptq protocol: per-window NLL equals transformers", "[eva
   }
 }
 
-TEST_CASE("perplexity, lm-eval protocol: wikitext metrics equal lm-eval's at max_length 512", "[eval][ppl][golden]") {
+TEST_CASE("perplexity, lm-eval protocol: wikitext metrics equal lm-eval's at max_length 512",
+          "[eval][ppl][golden][lm-eval-protocol]") {
   const auto& g = golden()["wikitext_lm_eval"];
   const auto pages = ptq::wikitext_pages(ptq::read_text_file(shared_dir() / "data/wikitext-2-raw-v1/wiki.test.raw"));
   const auto n = g["pages"].get<std::int64_t>();  // lm-eval --limit: the first pages
@@ -181,7 +182,8 @@ TEST_CASE("perplexity, lm-eval protocol: wikitext metrics equal lm-eval's at max
   CHECK(*r.bits_per_byte == Approx(g["bits_per_byte"].get<double>()).epsilon(1e-4));
 }
 
-TEST_CASE("perplexity, lm-eval protocol: all 62 pages (PTQ_TEST_LEVEL=2)", "[eval][ppl][golden][slow]") {
+TEST_CASE("perplexity, lm-eval protocol: all 62 pages (PTQ_TEST_LEVEL=2)",
+          "[eval][ppl][golden][lm-eval-protocol][slow]") {
   if (ptq::test::test_level() < 2) {  // ~2 minutes on 2 cores; CI runs the 12-page case above
     WARN("all-pages wikitext check skipped: set PTQ_TEST_LEVEL=2");
     return;

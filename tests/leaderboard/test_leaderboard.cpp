@@ -123,12 +123,19 @@ TEST_CASE("the example rows' records have every field, in range, and repeat bitw
       CHECK(r["memory"]["model_rss_bytes"].get<double>() < fp16_model);
     }
   }
-  const auto again = ptq::load_records(dir / "b");
+  // results_sha256 covers the same build and BLAS kernel at any thread count (b: one thread), not another
+  // kernel's rounding (c: the rounding probe), under which the perplexity moves by float32 noise only.
+  const auto again = ptq::load_records(dir / "b"), probed = ptq::load_records(dir / "c");
   REQUIRE(again.size() == 1);
+  REQUIRE(probed.size() == 1);
   for (const auto& r : records)
     if (r["row"] == "gptq") {
       CHECK(again[0]["environment"]["threads"] == 1);
       CHECK(again[0]["reproducibility"]["results_sha256"] == r["reproducibility"]["results_sha256"]);
       CHECK(again[0]["ppl"] == r["ppl"]);
+      CHECK(probed[0]["environment"]["rounding_probe"] == 1);
+      CHECK(!r["environment"].contains("rounding_probe"));
+      CHECK(probed[0]["reproducibility"]["results_sha256"] != r["reproducibility"]["results_sha256"]);
+      CHECK(probed[0]["ppl"]["value"].get<double>() == Approx(r["ppl"]["value"].get<double>()).epsilon(1e-3));
     }
 }

@@ -132,6 +132,14 @@ TEST_CASE("W4A16 product through packed panels equals the product with the dequa
 }
 
 TEST_CASE("RTN and GPTQ match the reference transcription on real layers", "[quant][gptq][golden]") {
+  // RTN calls no BLAS: its codes equal the reference's. GPTQ's float32 sums (the Hessian, the block updates, H^-1's
+  // factor) round differently with every BLAS kernel (MKL in the reference run, OpenBLAS's per-CPU kernels here),
+  // which moves w' by ~1e-6 relative and flips a code that sat that close to a rounding midpoint; error feedback
+  // then takes the rest of that row on another, equally good, path. So: in every row the first code that differs
+  // (in quantization order) must be a detected near-tie, either of the code (GptqTrace::tie_margin below
+  // kTieSteps grid steps) or of the group's grid (the reference's scale one fp16 step away, or its zero point one
+  // away); the flipped rows are counted; and the output error must stay within 1% of the reference's.
+  constexpr float kTieSteps = 0.01f;
   const auto g = ptq::test::open_golden(data_dir() / "quant_golden.safetensors");
   for (const std::string layer : {"q_proj", "down_proj"}) {
     const auto& wt = g.at(layer + ".w");
@@ -142,38 +150,65 @@ TEST_CASE("RTN and GPTQ match the reference transcription on real layers", "[qua
     h.add(x.data(), static_cast<std::int64_t>(x.size()) / k);
     for (const std::string c : {"rtn_w4g128s", "gptq_w4g128s", "gptq_w4g128a", "gptq_w3g128a", "gptq_w4g128s_actorder"}) {
       INFO(layer << " " << c);
+      const bool rtn = c.starts_with("rtn");
       const ptq::QuantSpec spec{c.find("w3") != std::string::npos ? 3 : 4, 128,
                                 c.find("g128s") != std::string::npos ? ptq::Symmetry::kSymmetric : ptq::Symmetry::kAsymmetric};
       ptq::PackedWeight p;
-      if (c.starts_with("rtn")) {
+      ptq::GptqTrace trace;
+      if (rtn) {
         p = ptq::quantize_rtn(w, n, k, spec);
       } else {
         ptq::GptqParams prm;
         prm.act_order = c.ends_with("actorder");
-        p = ptq::gptq_quantize(w, n, k, h.matrix(), spec, prm, layer).weight;
+        p = ptq::gptq_quantize(w, n, k, h.matrix(), spec, prm, layer, &trace).weight;
       }
       const auto ref_codes = g.at(layer + "." + c + ".codes");
       const auto* rc = reinterpret_cast<const std::uint8_t*>(ref_codes.data);
-      std::int64_t same = 0;
-      for (std::int64_t r = 0; r < n; ++r)
-        for (std::int64_t col = 0; col < k; ++col) same += p.code(r, col) == rc[r * k + col];
-      const double agree = static_cast<double>(same) / static_cast<double>(n * k);
-      // The reference's output error, from its codes and grids.
       const auto rs = ptq::test::tensor_values<float>(g.at(layer + "." + c + ".scales"));
       const auto rz = ptq::test::tensor_values<float>(g.at(layer + "." + c + ".zeros"));
-      std::vector<float> ref_deq(w.size());
       const std::int64_t groups = k / 128;
-      // Act-order: the reference numbers groups in quantization order; recover each column's grid from ours.
+      // Act-order: the reference numbers groups in quantization order; each column's group is read from ours.
+      auto ref_params = [&](std::int64_t r, std::int64_t col) {
+        const std::int64_t grp = r * groups + p.group_of(col);
+        return std::pair{rs[grp], rz[grp]};
+      };
+      std::int64_t same = 0, code_ties = 0, grid_ties = 0, unexplained = 0;
+      float worst_tie = 0;
+      for (std::int64_t r = 0; r < n; ++r) {
+        for (std::int64_t col = 0; col < k; ++col) same += p.code(r, col) == rc[r * k + col];
+        if (rtn) continue;
+        for (const std::int64_t col : trace.order) {
+          if (p.code(r, col) == rc[r * k + col]) continue;
+          const auto [scale, zero] = ref_params(r, col);
+          const ptq::GroupParams ours = p.params(r, p.group_of(col));
+          const float margin = trace.tie_margin[static_cast<std::size_t>(r * k + col)];
+          if (ours.scale != scale || static_cast<float>(ours.zero) != zero) {
+            const bool near = std::fabs(ours.scale - scale) <= scale * 0x1p-10f && std::fabs(static_cast<float>(ours.zero) - zero) <= 1;
+            (near ? grid_ties : unexplained) += 1;
+          } else if (margin < kTieSteps) {
+            ++code_ties;
+            worst_tie = std::max(worst_tie, margin);
+          } else {
+            ++unexplained;
+            UNSCOPED_INFO("row " << r << " column " << col << ": code " << p.code(r, col) << " vs reference "
+                                 << int{rc[r * k + col]} << ", " << margin << " grid steps from a tie");
+          }
+          break;
+        }
+      }
+      const double agree = static_cast<double>(same) / static_cast<double>(n * k);
+      std::vector<float> ref_deq(w.size());
       for (std::int64_t r = 0; r < n; ++r)
         for (std::int64_t col = 0; col < k; ++col) {
-          const std::int64_t grp = p.group_of(col);
-          ref_deq[r * k + col] = rs[r * groups + grp] * (static_cast<float>(rc[r * k + col]) - rz[r * groups + grp]);
+          const auto [scale, zero] = ref_params(r, col);
+          ref_deq[r * k + col] = scale * (static_cast<float>(rc[r * k + col]) - zero);
         }
       const double ours = output_error(w, dequantized(p), x, n, k), theirs = output_error(w, ref_deq, x, n, k);
-      INFO("codes agree on " << agree * 100 << "%, output error ptq " << ours << " vs reference " << theirs);
-      // RTN: identical. GPTQ: float32 sums rounded in another order (OpenBLAS vs MKL, and H^-1's factor computed
-      // by one factorization and a triangular inverse) may flip a near-tie; measured worst case 99.989%.
-      CHECK(agree >= (c.starts_with("rtn") ? 1.0 : 0.999));
+      INFO("codes agree on " << agree * 100 << "%; rows flipped at a code tie " << code_ties << " (widest "
+                             << worst_tie << " steps), at a grid tie " << grid_ties << ", unexplained " << unexplained
+                             << " of " << n << "; output error ptq " << ours << " vs reference " << theirs);
+      if (rtn) CHECK(agree == 1.0);
+      CHECK(unexplained == 0);
       CHECK(ours <= theirs * 1.01);
     }
   }

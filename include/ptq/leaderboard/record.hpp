@@ -15,6 +15,7 @@
 #include "ptq/core/sha256.hpp"
 #include "ptq/eval/harness.hpp"
 #include "ptq/eval/perplexity.hpp"
+#include "ptq/kernels/ref/blas.hpp"
 #include "ptq/model/qwen2.hpp"
 
 #include <nlohmann/json.hpp>
@@ -150,14 +151,16 @@ inline nlohmann::ordered_json environment_json(int threads) {
     }
   utsname u{};
   uname(&u);
-  return {{"ptq_version", PTQ_VERSION},
-          {"date", utc_now()},
-          {"device", "cpu"},
-          {"cpu", cpu},
-          {"threads", threads},
-          {"os", fmt::format("{} {}", u.sysname, u.release)},
-          {"compiler", __VERSION__},
-          {"blas", openblas_get_config()}};
+  nlohmann::ordered_json env{{"ptq_version", PTQ_VERSION},
+                             {"date", utc_now()},
+                             {"device", "cpu"},
+                             {"cpu", cpu},
+                             {"threads", threads},
+                             {"os", fmt::format("{} {}", u.sysname, u.release)},
+                             {"compiler", __VERSION__},
+                             {"blas", openblas_get_config()}};  // names the kernel OpenBLAS chose for this CPU
+  if (const std::uint64_t seed = ref::rounding_probe_seed(); seed != 0) env["rounding_probe"] = seed;
+  return env;
 }
 
 }  // namespace ptq

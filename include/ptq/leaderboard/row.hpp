@@ -297,7 +297,9 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
                      {"mmlu_fewshot", o.mmlu_fewshot}, {"tasks", o.tasks}, {"batch_tokens", o.batch_tokens}};
   rec["reproducibility"] = {{"deterministic", true},
                             {"note", "fixed calibration seed; fixed reduction orders: the same numbers for any run "
-                                     "and any thread count on the CPU"},
+                                     "and any thread count with the same ptq build and the same BLAS kernel "
+                                     "(environment.blas); another CPU's BLAS kernel rounds float32 sums otherwise, "
+                                     "within the tolerances of docs/reliability.md"},
                             {"results_sha256", results_digest(rec)}};
   rec["environment"] = environment_json(static_cast<int>(threads));
   write_file_atomic(results / (row.key + ".json"), [&](std::ostream& s) { s << rec.dump(2) << "\n"; });

@@ -173,9 +173,7 @@ inline std::vector<float> awq_clip(DenseWeight& w, std::span<const float> x, con
     for (std::int64_t r = 0; r < n; ++r) std::copy_n(w.row(r) + c0, width, wg.data() + r * width);
     std::vector<float> org(static_cast<std::size_t>(t_len * n)), cur(org.size()), qg(wg.size());
     auto product = [&](const std::vector<float>& weights, std::vector<float>& y) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(t_len), static_cast<int>(n),
-                  static_cast<int>(width), 1.0f, xg.data(), static_cast<int>(width), weights.data(),
-                  static_cast<int>(width), 0.0f, y.data(), static_cast<int>(n));
+      ref::gemm_nt(t_len, n, width, 1.0f, xg.data(), width, weights.data(), width, 0.0f, y.data(), n);
     };
     product(wg, org);
     std::vector<float> amax(static_cast<std::size_t>(n)), min_err(static_cast<std::size_t>(n), 1e9f);

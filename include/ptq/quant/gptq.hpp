@@ -44,9 +44,7 @@ class Hessian {
     for (std::int64_t r0 = 0; r0 < k_; r0 += kRows) {
       const std::int64_t rows = std::min(kRows, k_ - r0);
       // H[r0:r0+rows, 0:r0+rows] = keep * H + alpha * X[:, r0:r0+rows]^T X[:, 0:r0+rows]
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(r0 + rows),
-                  static_cast<int>(m), alpha, x + r0, static_cast<int>(k_), x, static_cast<int>(k_), keep,
-                  h_.data() + r0 * k_, static_cast<int>(k_));
+      ref::sgemm(true, false, rows, r0 + rows, m, alpha, x + r0, k_, x, k_, keep, h_.data() + r0 * k_, k_);
     }
   }
   [[nodiscard]] std::int64_t k() const { return k_; }
@@ -70,9 +68,19 @@ struct GptqResult {
   float damp_used = 0;       // the damping fraction that made H positive definite
 };
 
-/// Quantizes W (N, K) row-major float32 with GPTQ given its input Hessian H (K, K).
+/// What gptq_quantize records, when asked, about its rounding decisions. Another implementation's codes can be
+/// reproduced only away from ties: two float32 summation orders (two BLAS kernels) move the updated weights by
+/// about 1e-6 relative and flip a code whose w'/scale lies that close to a rounding midpoint; after a flip, GPTQ's
+/// error feedback takes that row on its own, equally good, path (tests/quant/test_quant.cpp counts such rows).
+struct GptqTrace {
+  std::vector<std::int64_t> order;  // (K): the columns in quantization order (act-order's permutation)
+  std::vector<float> tie_margin;    // (N, K): tie_margin(w', grid) of each code when it was chosen, in grid steps
+};
+
+/// Quantizes W (N, K) row-major float32 with GPTQ given its input Hessian H (K, K); fills `trace` when given.
 inline GptqResult gptq_quantize(std::vector<float> w, std::int64_t n, std::int64_t k, std::vector<float> h,
-                                const QuantSpec& spec, const GptqParams& prm, const std::string& name = "") {
+                                const QuantSpec& spec, const GptqParams& prm, const std::string& name = "",
+                                GptqTrace* trace = nullptr) {
   validate(spec, name);
   check(static_cast<std::int64_t>(w.size()) == n * k && static_cast<std::int64_t>(h.size()) == k * k, name, "gptq",
         "shapes: W has {} values for ({}, {}), H has {}", w.size(), n, k, h.size());
@@ -132,6 +140,7 @@ inline GptqResult gptq_quantize(std::vector<float> w, std::int64_t n, std::int64
                damp);
 
   GptqResult res{PackedWeight::empty(spec, n, k), 0.0, damp};
+  if (trace) *trace = {perm, std::vector<float>(static_cast<std::size_t>(n * k))};
   const bool fixed_grid = prm.static_groups && spec.group_size != kPerChannel;
   if (fixed_grid)
     for (std::int64_t g = 0; g < res.weight.groups(); ++g)
@@ -163,6 +172,7 @@ inline GptqResult gptq_quantize(std::vector<float> w, std::int64_t n, std::int64
         const GroupParams& p = fixed_grid ? static_params[(orig / gs) * n + r] : current[r];
         const int q = quantize_code(wi[r], p, maxq);
         res.weight.set_code(r, orig, q);
+        if (trace) trace->tie_margin[static_cast<std::size_t>(r * k + orig)] = tie_margin(wi[r], p);
         const float e = (wi[r] - dequantize_code(q, p)) / d;
         res.loss += 0.5 * static_cast<double>(e) * e;
         err[i * n + r] = e;
@@ -176,9 +186,8 @@ inline GptqResult gptq_quantize(std::vector<float> w, std::int64_t n, std::int64
     }
     std::copy(w1.begin(), w1.end(), wt.begin() + i1 * n);
     if (i2 < k)  // W^T[i2:, :] -= Hinv[i1:i2, i2:]^T · Err (count, n)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(k - i2), static_cast<int>(n),
-                  static_cast<int>(count), -1.0f, hinv.data() + i1 * k + i2, static_cast<int>(k), err.data(),
-                  static_cast<int>(n), 1.0f, wt.data() + i2 * n, static_cast<int>(n));
+      ref::sgemm(true, false, k - i2, n, count, -1.0f, hinv.data() + i1 * k + i2, k, err.data(), n, 1.0f,
+                 wt.data() + i2 * n, n);
   }
   return res;
 }

@@ -71,4 +71,11 @@ inline int quantize_code(float w, const GroupParams& p, int maxq) {
 
 inline float dequantize_code(int code, const GroupParams& p) { return p.scale * static_cast<float>(code - p.zero); }
 
+/// How far w / scale lies from the nearest rounding midpoint, in grid steps: 0 is a tie (the code flips under any
+/// perturbation), 0.5 is on a grid point. Clamped codes far outside the range cannot flip but are measured the same.
+inline float tie_margin(float w, const GroupParams& p) {
+  const float x = w / p.scale;
+  return std::fabs(x - std::floor(x) - 0.5f);
+}
+
 }  // namespace ptq

@@ -1,37 +1,36 @@
 /// @file The LAPACK routines GPTQ needs (Cholesky factorization, triangular inverse), from OpenBLAS's LAPACK.
-/// Matrices are row-major and symmetric; LAPACK is column-major, so "upper" there is "lower" here.
+/// Matrices are row-major and symmetric; LAPACK is column-major, so "upper" there is "lower" here. Under the
+/// rounding probe (blas.hpp) each factorization's input gets one-ulp noise first.
 #pragma once
+
+#include "ptq/kernels/ref/blas.hpp"
 
 #include <algorithm>
 #include <cstdint>
 
 extern "C" {
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
-void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info);
 void strtri_(const char* uplo, const char* diag, const int* n, float* a, const int* lda, int* info);
 }
 
 namespace ptq::ref {
 
+namespace detail {
+/// The rounding probe's one-ulp noise on a factorization's input (n, n), in place; nothing when it is off.
+inline void probe_factorization_input(float* a, int n) {
+  if (const std::uint64_t seed = rounding_probe_seed(); seed != 0) {
+    const auto noisy = probe_noise(a, n, n, n, probe_hash(seed ^ static_cast<std::uint64_t>(n)));
+    std::copy(noisy.begin(), noisy.end(), a);
+  }
+}
+}  // namespace detail
+
 /// In place on a row-major symmetric positive-definite A (n, n): the lower factor L (A = L L^T) in the lower
 /// triangle. Returns LAPACK's info (0 = success, > 0 = not positive definite at that order).
 inline int cholesky_lower(float* a, int n) {
+  detail::probe_factorization_input(a, n);
   int info = 0;
   spotrf_("U", &n, a, &n, &info);
-  return info;
-}
-
-/// In place: the upper factor U (A = U^T U) in the upper triangle.
-inline int cholesky_upper(float* a, int n) {
-  int info = 0;
-  spotrf_("L", &n, a, &n, &info);
-  return info;
-}
-
-/// In place, after cholesky_lower: A^{-1} in the lower triangle.
-inline int cholesky_inverse_lower(float* a, int n) {
-  int info = 0;
-  spotri_("U", &n, a, &n, &info);
   return info;
 }
 
