@@ -12,11 +12,11 @@
 /// Errors in inputs are reported as "file: item: problem" with exit code 2.
 #include "ptq/eval/harness.hpp"
 #include "ptq/eval/wikitext.hpp"
-#include "ptq/io/llama2c.hpp"
-#include "ptq/quant/checkpoint.hpp"
+#include "ptq/model/llama2c.hpp"
+#include "ptq/model/save.hpp"
 #include "ptq/core/memory.hpp"
 #include "ptq/leaderboard/render.hpp"
-#include "ptq/quant/pipeline.hpp"
+#include "ptq/pipeline/quantize.hpp"
 #include "ptq/tokenizer/tokenizer.hpp"
 #include "ptq/model/qwen2.hpp"
 

@@ -10,6 +10,7 @@
 #include "quant_case.hpp"
 #include "ptq/kernels/cuda/gemm_wa16.cuh"
 #include "ptq/kernels/cuda/gemv_wa16.cuh"
+#include "ptq/scheme/instantiated.hpp"
 
 #include <cublas_v2.h>
 
@@ -133,10 +134,11 @@ int sweep(int reps) {
 int main(int argc, char** argv) {
   skip_without_gpu();
   const int reps = argc > 1 ? std::atoi(argv[1]) : 50;
-  const std::string scheme = argc > 2 ? argv[2] : "w4g128s";
-  if (scheme == "w4g128s") return sweep<ptq::W4G128Sym>(reps);
-  if (scheme == "w8g128s") return sweep<ptq::QuantScheme<8, 128, ptq::Symmetry::kSymmetric>>(reps);
-  if (scheme == "w3g128a") return sweep<ptq::W3G128Asym>(reps);
-  std::fprintf(stderr, "unknown scheme %s (w4g128s, w8g128s, w3g128a)\n", scheme.c_str());
-  return 2;
+  const std::string name = argc > 2 ? argv[2] : "w4g128s";
+  ptq::QuantSpec spec;
+  int status = 2;
+  if (!ptq::instantiated_spec(name, spec) || !ptq::visit_scheme(spec, [&]<class Scheme>() { status = sweep<Scheme>(reps); }))
+    std::fprintf(stderr, "scheme %s is not instantiated (instantiated: %s)\n", name.c_str(),
+                 ptq::instantiated_scheme_names().c_str());
+  return status;
 }

@@ -1,13 +1,13 @@
 // A synthetic Qwen2.5-7B (random bf16 weights, all 28 layers, real shapes) on the GPU: device memory of the weights
 // dense and after W4 g128 quantization (real packed weights), the time of GPTQ (sym) or AWQ (zero point) on the GPU
-// layer by layer (quant/cuda/pipeline.cuh, awq.cuh) with `nsamples` random windows of `seqlen` tokens, its peak device
+// layer by layer (pipeline/cuda/quantize.cuh, awq.cuh) with `nsamples` random windows of `seqlen` tokens, its peak device
 // memory, and prefill throughput (one 2048-token sequence scored, median of 3) dense vs W4. Goals (issue: CUDA
 // backend): W4 model <= 7.5 GB of device memory, GPTQ < 5 minutes.
 //   bench_qwen2_7b [nsamples=128] [seqlen=2048] [gptq|awq]
 #include "cuda_test.cuh"
 #include "model_case.hpp"
-#include "ptq/quant/cuda/awq.cuh"
-#include "ptq/quant/cuda/pipeline.cuh"
+#include "ptq/pipeline/cuda/awq.cuh"
+#include "ptq/pipeline/cuda/quantize.cuh"
 
 #include <chrono>
 

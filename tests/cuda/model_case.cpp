@@ -3,7 +3,7 @@
 #include "ptq/core/rng.hpp"
 #include "ptq/model/image_of.hpp"
 #include "ptq/model/synthetic.hpp"
-#include "ptq/quant/pipeline.hpp"
+#include "ptq/pipeline/quantize.hpp"
 
 namespace ptq::cuda_test {
 

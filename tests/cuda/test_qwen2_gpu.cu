@@ -4,14 +4,14 @@
 // (bf16 dense) and quantized by RTN on the CPU (W4 g128 symmetric, W8 per channel). Tolerances: hidden states relative
 // to their scale, 0.05 (bf16) / 0.01 (fp16): six layers of activations rounded to 8 or 11 bits; log-probs within
 // 0.05 / 0.02 nats mean absolute difference. Then GPTQ (W4 g128 sym) and AWQ (W4 g128 zero point) on the GPU
-// (quant/cuda/pipeline.cuh, awq.cuh) of the stored model with the CPU case's calibration windows: log-probs within
+// (pipeline/cuda/quantize.cuh, awq.cuh) of the stored model with the CPU case's calibration windows: log-probs within
 // 0.05 nats of the CPU-quantized model's, and closer to the dense model's than RTN's are. Also: device memory
 // W4 < W8 < dense. Exit 77 without a GPU.
 #include "cuda_test.cuh"
 #include "model_case.hpp"
 #include "ptq/model/cuda/qwen2.cuh"
-#include "ptq/quant/cuda/awq.cuh"
-#include "ptq/quant/cuda/pipeline.cuh"
+#include "ptq/pipeline/cuda/awq.cuh"
+#include "ptq/pipeline/cuda/quantize.cuh"
 
 namespace {
 

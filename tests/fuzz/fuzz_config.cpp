@@ -1,6 +1,8 @@
 // config.json: the model config and the quantization_config reader on arbitrary text.
 #include "fuzz_util.hpp"
-#include "ptq/io/config_io.hpp"
+#include "ptq/checkpoint/quantization_config.hpp"
+#include "ptq/io/model_dir.hpp"
+#include "ptq/model/qwen2_config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -1,7 +1,7 @@
 // Bad checkpoints are refused with messages that name the file, the tensor and the problem.
-#include "ptq/io/llama2c.hpp"
+#include "ptq/model/llama2c.hpp"
 #include "ptq/model/qwen2.hpp"
-#include "ptq/quant/pipeline.hpp"
+#include "ptq/pipeline/quantize.hpp"
 
 #include "test_util.hpp"
 

@@ -1,5 +1,5 @@
 // The Qwen2 forward pass against the reference implementation (transformers, float32) and known outputs.
-#include "ptq/io/llama2c.hpp"
+#include "ptq/model/llama2c.hpp"
 #include "ptq/model/qwen2.hpp"
 
 #include "test_util.hpp"

@@ -2,8 +2,8 @@
 // reference's weights; our exports round-trip exactly; malformed checkpoints are refused with the tensor named.
 #include "ptq/eval/perplexity.hpp"
 #include "ptq/eval/wikitext.hpp"
-#include "ptq/quant/checkpoint.hpp"
-#include "ptq/quant/pipeline.hpp"
+#include "ptq/model/save.hpp"
+#include "ptq/pipeline/quantize.hpp"
 
 #include "test_util.hpp"
 

@@ -1,9 +1,9 @@
 // Quantization: packing, grids, RTN and GPTQ against the reference transcription, the whole-model
 // pipeline on the outlier model, checkpoints, degenerate inputs.
 #include "ptq/eval/perplexity.hpp"
-#include "ptq/quant/checkpoint.hpp"
+#include "ptq/model/save.hpp"
 #include "ptq/model/synthetic.hpp"
-#include "ptq/quant/pipeline.hpp"
+#include "ptq/pipeline/quantize.hpp"
 
 #include "test_util.hpp"
 
@@ -107,6 +107,27 @@ TEST_CASE("grids follow the reference formulas", "[quant][grid]") {
       CHECK(std::isfinite(z.scale));
       CHECK(ptq::dequantize_code(ptq::quantize_code(0.0f, z, 15), z) == 0.0f);
     }
+}
+
+TEST_CASE("the runtime bridge reaches every instantiated scheme as its type and refuses the others with the list",
+          "[quant][grid]") {
+  int visited = 0;
+  std::apply([&]<class... S>(S...) {
+    (([&] {
+      const ptq::QuantSpec spec = ptq::spec_of<S>();
+      INFO(ptq::config_name(spec));
+      ptq::QuantSpec named;
+      CHECK(ptq::instantiated_spec(ptq::config_name(spec), named));
+      CHECK(named == spec);
+      CHECK(ptq::visit_scheme(spec, [&]<class T>() { visited += std::is_same_v<T, S>; }));
+      CHECK_NOTHROW(ptq::require_instantiated(spec, "test"));
+    }()), ...);
+  }, ptq::InstantiatedSchemes{});
+  CHECK(visited == static_cast<int>(std::tuple_size_v<ptq::InstantiatedSchemes>));
+  const ptq::QuantSpec w5{5, 128, ptq::Symmetry::kSymmetric};
+  CHECK_FALSE(ptq::visit_scheme(w5, []<class>() {}));
+  PTQ_REQUIRE_ERROR(ptq::require_instantiated(w5, "--device cuda"), "--device cuda", "w5g128s is not instantiated",
+                    "w4g128s, w4g128a, w3g128a, w8g128s, w8gcs");
 }
 
 TEST_CASE("W4A16 product through packed panels equals the product with the dequantized weight", "[quant][matmul]") {
@@ -330,11 +351,10 @@ TEST_CASE("GPTQ reconstructs every linear layer of both micro models better than
       };
       for (auto& x : xs) model.forward_layer(layer, x.data(), static_cast<std::int64_t>(x.size()) / h, &observe);
       auto& l = model.weights().layers[static_cast<std::size_t>(layer)];
-      const std::pair<ptq::LinearInput, const ptq::Linear*> linears[] = {
-          {ptq::LinearInput::kAttention, &l.q_proj}, {ptq::LinearInput::kAttention, &l.k_proj},
-          {ptq::LinearInput::kAttention, &l.v_proj}, {ptq::LinearInput::kAttentionOutput, &l.o_proj},
-          {ptq::LinearInput::kMlp, &l.gate_proj}, {ptq::LinearInput::kMlp, &l.up_proj},
-          {ptq::LinearInput::kMlpDown, &l.down_proj}};
+      std::vector<std::pair<ptq::LinearInput, const ptq::Linear*>> linears;
+      for (const ptq::LinearGroup& g : ptq::kLinearGroups)
+        for (const int s : g.members()) linears.emplace_back(g.input, &(l.*ptq::linear_members<ptq::Qwen2Layer>()[s]));
+      REQUIRE(linears.size() == 7);
       for (const auto& [input, lin] : linears) {
         const std::int64_t n = lin->out_features(), k = lin->in_features();
         std::vector<float> w(static_cast<std::size_t>(n * k));

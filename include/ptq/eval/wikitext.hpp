@@ -9,44 +9,13 @@
 #pragma once
 
 #include "ptq/eval/text.hpp"
-#include "ptq/io/file.hpp"
-
-#include <nlohmann/json.hpp>
+#include "ptq/io/corpus.hpp"
 
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace ptq {
-
-/// Reads the "text" field of every row of a JSONL file, in order (errors name the file and line).
-inline std::vector<std::string> read_jsonl_field(const fs::path& path, const std::string& field) {
-  std::vector<std::string> rows;
-  for_each_line(read_text_file(path), [&](std::size_t line, std::string_view row) {
-    if (row.find_first_not_of(" \t\r") == std::string_view::npos) return;
-    const auto j = nlohmann::json::parse(row, nullptr, false);
-    check(!j.is_discarded() && j.is_object(), path.string(), fmt::format("line {}", line), "not a JSON object");
-    check(j.contains(field) && j[field].is_string(), path.string(), fmt::format("line {}", line),
-          "missing string field \"{}\"", field);
-    rows.push_back(j[field].get<std::string>());
-  });
-  return rows;
-}
-
-/// The GPTQ-protocol text: rows joined with "\n\n".
-inline std::string join_rows(const std::vector<std::string>& rows, std::string_view sep) {
-  std::string out;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (i) out += sep;
-    out += rows[i];
-  }
-  return out;
-}
-
-/// Text for calibration or perplexity: a JSONL file's "text" rows joined with "\n\n", or a raw text file.
-inline std::string read_corpus(const fs::path& path) {
-  return path.extension() == ".jsonl" ? join_rows(read_jsonl_field(path, "text"), "\n\n") : read_text_file(path);
-}
 
 /// Pages of a raw WikiText file (wiki.test.raw) as the document-level dataset has them.
 inline std::vector<std::string> wikitext_pages(std::string_view raw) {

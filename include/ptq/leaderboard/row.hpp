@@ -20,8 +20,8 @@
 #include "ptq/core/memory.hpp"
 #include "ptq/eval/wikitext.hpp"
 #include "ptq/leaderboard/record.hpp"
-#include "ptq/quant/checkpoint.hpp"
-#include "ptq/quant/pipeline.hpp"
+#include "ptq/model/save.hpp"
+#include "ptq/pipeline/quantize.hpp"
 
 #include <CLI/CLI.hpp>
 #include <omp.h>

@@ -43,13 +43,13 @@ inline ModelImage image_of(const Qwen2Model& model) {
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const Qwen2Layer& l = w.layers[i];
     const std::string p = "model.layers." + std::to_string(i) + ".";
-    img.layers.push_back({l.input_layernorm.data(), detail::linear_image(p + "self_attn.q_proj", l.q_proj),
-                          detail::linear_image(p + "self_attn.k_proj", l.k_proj),
-                          detail::linear_image(p + "self_attn.v_proj", l.v_proj),
-                          detail::linear_image(p + "self_attn.o_proj", l.o_proj), l.post_attention_layernorm.data(),
-                          detail::linear_image(p + "mlp.gate_proj", l.gate_proj),
-                          detail::linear_image(p + "mlp.up_proj", l.up_proj),
-                          detail::linear_image(p + "mlp.down_proj", l.down_proj)});
+    LayerImage li;
+    li.input_layernorm = l.input_layernorm.data();
+    li.post_attention_layernorm = l.post_attention_layernorm.data();
+    constexpr auto from = linear_members<Qwen2Layer>();
+    constexpr auto to = linear_members<LayerImage>();
+    for (std::size_t s = 0; s < from.size(); ++s) li.*to[s] = detail::linear_image(p + kLinearNames[s], l.*from[s]);
+    img.layers.push_back(std::move(li));
   }
   return img;
 }

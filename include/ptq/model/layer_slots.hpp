@@ -16,6 +16,14 @@ inline constexpr std::array<const char*, 7> kLinearNames{"self_attn.q_proj", "se
                                                          "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                                                          "mlp.down_proj"};
 
+/// The seven linears of a layer type that names them as Hugging Face does (Qwen2Layer on the CPU, LayerImage for
+/// the GPU), as member pointers in kLinearNames' order: the one list that every loop over a layer's linears uses.
+template <class Layer>
+constexpr auto linear_members() {
+  return std::array{&Layer::q_proj, &Layer::k_proj,     &Layer::v_proj,   &Layer::o_proj,
+                    &Layer::gate_proj, &Layer::up_proj, &Layer::down_proj};
+}
+
 /// The linears that read the same input (GPTQ calibrates each group on one Hessian), in execution order.
 struct LinearGroup {
   LinearInput input;

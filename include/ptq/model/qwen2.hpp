@@ -10,14 +10,16 @@
 /// Limitations: no KV cache (evaluation is prefill-only; greedy generation recomputes the prefix).
 #pragma once
 
+#include "ptq/checkpoint/quantization_config.hpp"
 #include "ptq/core/memory.hpp"
-#include "ptq/io/config_io.hpp"
+#include "ptq/io/model_dir.hpp"
 #include "ptq/io/safetensors.hpp"
 #include "ptq/kernels/ref/attention.hpp"
 #include "ptq/kernels/ref/elementwise.hpp"
 #include "ptq/kernels/ref/linear.hpp"
 #include "ptq/kernels/ref/logprob.hpp"
 #include "ptq/model/layer_slots.hpp"
+#include "ptq/model/qwen2_config.hpp"
 #include "ptq/model/weights.hpp"
 
 #include <algorithm>

@@ -57,7 +57,7 @@ inline Qwen2Model make_synthetic_qwen2(const Qwen2Config& c, std::uint64_t seed,
     for (auto& x : v) x = c.attention_bias ? 0.02f * rng.normal() : 0.0f;
     return c.attention_bias ? v : std::vector<float>{};
   };
-  const std::int64_t h = c.hidden_size, inter = c.intermediate_size;
+  const std::int64_t h = c.hidden_size;
   Qwen2Weights w;
   w.embed_tokens = matrix("model.embed_tokens.weight", c.vocab_size, h);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
@@ -65,13 +65,13 @@ inline Qwen2Model make_synthetic_qwen2(const Qwen2Config& c, std::uint64_t seed,
     Qwen2Layer layer;
     layer.input_layernorm.assign(static_cast<std::size_t>(h), 1.0f);
     layer.post_attention_layernorm.assign(static_cast<std::size_t>(h), 1.0f);
-    layer.q_proj = {matrix(p + "self_attn.q_proj.weight", c.q_dim(), h), bias(c.q_dim()), nullptr};
-    layer.k_proj = {matrix(p + "self_attn.k_proj.weight", c.kv_dim(), h), bias(c.kv_dim()), nullptr};
-    layer.v_proj = {matrix(p + "self_attn.v_proj.weight", c.kv_dim(), h), bias(c.kv_dim()), nullptr};
-    layer.o_proj = {matrix(p + "self_attn.o_proj.weight", h, c.q_dim()), {}, nullptr};
-    layer.gate_proj = {matrix(p + "mlp.gate_proj.weight", inter, h), {}, nullptr};
-    layer.up_proj = {matrix(p + "mlp.up_proj.weight", inter, h), {}, nullptr};
-    layer.down_proj = {matrix(p + "mlp.down_proj.weight", h, inter), {}, nullptr};
+    constexpr auto members = linear_members<Qwen2Layer>();
+    for (std::size_t s = 0; s < members.size(); ++s) {  // weight, then bias: the generator's order
+      const LinearShape shape = linear_shape(c, s);
+      Linear& lin = layer.*members[s];
+      lin.weight = matrix(p + kLinearNames[s] + ".weight", shape.out, shape.in);
+      if (shape.bias) lin.bias = bias(shape.out);
+    }
     w.layers.push_back(std::move(layer));
   }
   w.norm.assign(static_cast<std::size_t>(h), 1.0f);

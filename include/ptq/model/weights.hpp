@@ -4,11 +4,12 @@
 /// small and are converted to float32 once.
 #pragma once
 
+#include "ptq/checkpoint/bind.hpp"
 #include "ptq/core/parallel.hpp"
 #include "ptq/core/tensor.hpp"
 #include "ptq/io/safetensors.hpp"
 #include "ptq/kernels/ref/linear.hpp"
-#include "ptq/quant/formats.hpp"
+#include "ptq/model/layer_slots.hpp"
 #include "ptq/model/qwen2_config.hpp"
 
 #include <fmt/format.h>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ptq {
@@ -63,16 +65,11 @@ struct Qwen2Weights {
   TensorRef lm_head;               // (V, H); embed_tokens when tied
 };
 
-/// Calls f(name, linear) for the seven linear layers of a block, in execution order.
+/// Calls f(name, linear) for the seven linear layers of a block, in execution order (model/layer_slots.hpp).
 template <class Layer, class F>
 void for_each_linear(Layer& layer, F&& f) {
-  f("self_attn.q_proj", layer.q_proj);
-  f("self_attn.k_proj", layer.k_proj);
-  f("self_attn.v_proj", layer.v_proj);
-  f("self_attn.o_proj", layer.o_proj);
-  f("mlp.gate_proj", layer.gate_proj);
-  f("mlp.up_proj", layer.up_proj);
-  f("mlp.down_proj", layer.down_proj);
+  constexpr auto members = linear_members<std::remove_const_t<Layer>>();
+  for (std::size_t s = 0; s < members.size(); ++s) f(kLinearNames[s], layer.*members[s]);
 }
 
 /// Throws naming the tensor and the first non-finite element, if any (float-typed tensors only).
@@ -108,51 +105,6 @@ inline std::vector<float> bind_vector(const TensorStore& store, const std::strin
   return out;
 }
 
-/// The packed tensors <prefix>.{qweight, qzeros, scales[, g_idx]} of a quantized linear in the checkpoint's
-/// format (quant/packed.hpp, quant/formats.hpp), each checked against the shape that bits, group size, out and
-/// in imply, converted to a PackedWeight.
-inline PackedWeight bind_packed(const TensorStore& store, const std::string& prefix, std::int64_t out,
-                                std::int64_t in, const QuantizedCheckpoint& q) {
-  const QuantSpec& spec = q.spec;
-  if (q.format == CheckpointFormat::kGptq)
-    check(in * spec.bits % 32 == 0 && out * spec.bits % 32 == 0, store.dir(), prefix + ".qweight",
-          "a ({}, {}) layer at {} bits does not fill whole 32-bit words (GPTQ packing)", out, in, spec.bits);
-  if (q.format == CheckpointFormat::kAwq)
-    check(out % 8 == 0 && in % spec.group(in) == 0, store.dir(), prefix + ".qweight",
-          "a ({}, {}) layer does not fit AWQ GEMM packing with group size {}", out, in, spec.group_size);
-  const auto shapes = expected_shapes(out, in, q);
-  auto copy = [&](const std::string& name, DType dtype, const Shape& shape, auto& dst) {
-    const TensorRef& t = store.at(prefix + name);
-    check(t.dtype == dtype, store.dir(), t.name, "dtype {} where the {} format has {}", dtype_name(t.dtype),
-          format_name(q.format), dtype_name(dtype));
-    check(t.shape == shape, store.dir(), t.name, "shape {} contradicts bits {} and group size {} for a ({}, {}) layer "
-          "in the {} format (expected {})", shape_str(t.shape), spec.bits, spec.group_size, out, in,
-          format_name(q.format), shape_str(shape));
-    dst.resize(static_cast<std::size_t>(t.numel()));
-    std::memcpy(dst.data(), t.data, t.nbytes());
-    release_mapped_pages(t.data, t.nbytes());
-  };
-  FormatTensors t;
-  copy(".qweight", DType::kI32, shapes[0], t.qweight);
-  copy(".qzeros", DType::kI32, shapes[1], t.qzeros);
-  copy(".scales", DType::kF16, shapes[2], t.scales);
-  if (store.find(prefix + ".g_idx")) copy(".g_idx", DType::kI32, {in}, t.g_idx);
-  if (q.format != CheckpointFormat::kNative) return from_format(t, out, in, q, store.dir() + ": " + prefix);
-
-  PackedWeight p = PackedWeight::empty(spec, out, in);
-  p.qweight = std::move(t.qweight);
-  p.qzeros = std::move(t.qzeros);
-  p.scales = std::move(t.scales);
-  p.g_idx = std::move(t.g_idx);
-  for (std::int64_t c = 0; c < static_cast<std::int64_t>(p.g_idx.size()); ++c)
-    check(p.g_idx[c] >= 0 && p.g_idx[c] < p.groups(), store.dir(), prefix + ".g_idx", "entry {} is {}, outside 0..{}",
-          c, p.g_idx[c], p.groups() - 1);
-  for (std::int64_t i = 0; i < out * p.groups(); ++i)
-    check(std::isfinite(to_float(p.scales[i])) && to_float(p.scales[i]) > 0, store.dir(), prefix + ".scales",
-          "entry {} is {} (scales must be positive and finite)", i, to_float(p.scales[i]));
-  return p;
-}
-
 inline Linear bind_linear(const TensorStore& store, const std::string& prefix, std::int64_t out, std::int64_t in,
                           bool bias, const std::optional<QuantizedCheckpoint>& quantized) {
   Linear l;
@@ -174,21 +126,19 @@ inline Qwen2Weights bind_qwen2_weights(const TensorStore& store, const Qwen2Conf
                                        const std::optional<QuantizedCheckpoint>& quantized = std::nullopt) {
   using detail::bind_linear;
   using detail::bind_vector;
-  const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;
+  const std::int64_t h = c.hidden_size, v = c.vocab_size;
   Qwen2Weights w;
   w.embed_tokens = detail::bind_tensor(store, "model.embed_tokens.weight", {v, h});
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
     Qwen2Layer l;
     l.input_layernorm = bind_vector(store, p + "input_layernorm.weight", h);
-    l.q_proj = bind_linear(store, p + "self_attn.q_proj", c.q_dim(), h, c.attention_bias, quantized);
-    l.k_proj = bind_linear(store, p + "self_attn.k_proj", c.kv_dim(), h, c.attention_bias, quantized);
-    l.v_proj = bind_linear(store, p + "self_attn.v_proj", c.kv_dim(), h, c.attention_bias, quantized);
-    l.o_proj = bind_linear(store, p + "self_attn.o_proj", h, c.q_dim(), false, quantized);
     l.post_attention_layernorm = bind_vector(store, p + "post_attention_layernorm.weight", h);
-    l.gate_proj = bind_linear(store, p + "mlp.gate_proj", inter, h, false, quantized);
-    l.up_proj = bind_linear(store, p + "mlp.up_proj", inter, h, false, quantized);
-    l.down_proj = bind_linear(store, p + "mlp.down_proj", h, inter, false, quantized);
+    constexpr auto members = linear_members<Qwen2Layer>();
+    for (std::size_t s = 0; s < members.size(); ++s) {
+      const LinearShape shape = linear_shape(c, s);
+      l.*members[s] = bind_linear(store, p + kLinearNames[s], shape.out, shape.in, shape.bias, quantized);
+    }
     w.layers.push_back(std::move(l));
   }
   w.norm = bind_vector(store, "model.norm.weight", h);

@@ -16,13 +16,32 @@
 #pragma once
 
 #include "ptq/core/numeric.hpp"
-#include "ptq/quant/scheme.hpp"
+#include "ptq/core/status.hpp"
+#include "ptq/scheme/instantiated.hpp"
+#include "ptq/scheme/quant_spec.hpp"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <span>
+#include <string>
+#include <string_view>
 
 namespace ptq {
+
+/// Throws naming `where` unless the scheme is one ptq can quantize to.
+inline void validate(const QuantSpec& s, const std::string& where) {
+  check(s.bits >= 2 && s.bits <= 8, where, "bits", "must be 2..8, got {}", s.bits);
+  check(s.group_size == kPerChannel || (s.group_size > 0 && s.group_size % 8 == 0), where, "group_size",
+        "must be 0 (per channel) or a positive multiple of 8, got {}", s.group_size);
+}
+
+/// Throws naming `where` unless code that takes the scheme as a type was compiled for it (scheme/instantiated.hpp).
+inline void require_instantiated(const QuantSpec& s, const std::string& where) {
+  check(visit_scheme(s, []<class>() {}), where, "scheme", "{} is not instantiated (instantiated: {})", config_name(s),
+        instantiated_scheme_names());
+}
 
 enum class Grid : std::uint8_t { kGptq, kAwq };
 
@@ -79,3 +98,10 @@ inline float tie_margin(float w, const GroupParams& p) {
 }
 
 }  // namespace ptq
+
+template <>
+struct fmt::formatter<ptq::Symmetry> : fmt::formatter<std::string_view> {
+  auto format(ptq::Symmetry s, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(s == ptq::Symmetry::kSymmetric ? "sym" : "asym", ctx);
+  }
+};

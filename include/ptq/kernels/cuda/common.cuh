@@ -1,9 +1,9 @@
 /// @file What every ptq CUDA kernel shares: the kernel configuration types (a scheme, a tile shape, pipeline
 /// stages), the device view of a packed weight in ptq's native layout (quant/packed.hpp), code extraction from the
-/// bitstream, and fp16/bf16 conversions. No fmt and no host ptq headers beyond quant/policy.hpp: nvcc compiles it.
+/// bitstream, and fp16/bf16 conversions. No fmt and no host ptq headers beyond scheme/quant_scheme.hpp: nvcc compiles it.
 #pragma once
 
-#include "ptq/quant/policy.hpp"
+#include "ptq/scheme/quant_scheme.hpp"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

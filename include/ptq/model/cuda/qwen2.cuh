@@ -11,7 +11,7 @@
 /// One sequence per call (positions 0..T-1). Packed products: the GEMV up to GemvCfg's rows, the tensor-core GEMM up
 /// to kDequantRows rows, above that the weight is dequantized into a scratch buffer and multiplied by cuBLAS (at
 /// prefill sizes the product is compute-bound and cuBLAS is the fastest tensor-core GEMM we have).
-/// Layer by layer (GPU calibration, quant/cuda/pipeline.cuh): embed, forward_layer with an observer of the linear
+/// Layer by layer (GPU calibration, pipeline/cuda/quantize.cuh): embed, forward_layer with an observer of the linear
 /// inputs, dense_weight of a linear, set_packed to replace it.
 #pragma once
 
@@ -67,8 +67,8 @@ class Qwen2Gpu {
       Layer d;
       d.input_norm = upload_floats(l.input_layernorm, img.hidden_size);
       d.post_norm = upload_floats(l.post_attention_layernorm, img.hidden_size);
-      const LinearImage* lins[] = {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj};
-      for (std::size_t i = 0; i < d.lin.size(); ++i) d.lin[i] = upload_linear(*lins[i]);
+      constexpr auto members = linear_members<LayerImage>();
+      for (std::size_t i = 0; i < d.lin.size(); ++i) d.lin[i] = upload_linear(l.*members[i]);
       layers_.push_back(std::move(d));
     }
     throw_if_failed(cudaDeviceSynchronize(), "uploading the model");

@@ -15,7 +15,7 @@
 
 #include "ptq/kernels/cuda/cublas.cuh"
 #include "ptq/quant/cuda/grid.cuh"
-#include "ptq/model/image.hpp"
+#include "ptq/quant/packed_image.hpp"
 #include "ptq/quant/gptq_params.hpp"
 
 #include <cusolverDn.h>

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "ptq/kernels/cuda/common.cuh"
-#include "ptq/model/image.hpp"
+#include "ptq/quant/packed_image.hpp"
 
 namespace ptq::cuda::detail {
 

@@ -1,4 +1,4 @@
-/// @file GPTQ of a whole model on the GPU, layer by layer, in the order of the CPU pipeline (quant/pipeline.hpp,
+/// @file GPTQ of a whole model on the GPU, layer by layer, in the order of the CPU pipeline (pipeline/quantize.hpp,
 /// gptq_layer): for each decoder layer and each group of linears sharing an input (q/k/v, o, gate/up, down), the
 /// calibration sequences run through the layer as it stands (earlier groups already quantized) while their inputs
 /// accumulate the group's Hessian; each linear of the group is quantized (quant/cuda/gptq.cuh) and replaced by its

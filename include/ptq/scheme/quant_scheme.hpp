@@ -1,5 +1,6 @@
-/// @file Quantization schemes as compile-time policies: the part shared by host code and CUDA kernels (no fmt, no
-/// exceptions, so nvcc compiles it as it is). quant/scheme.hpp adds the runtime QuantSpec.
+/// @file QuantScheme: a quantization scheme as a compile-time type, for code whose generated instructions depend on it
+/// (kernels, packing). Ground floor: shared by host code and CUDA kernels (no fmt, no exceptions, so nvcc compiles it
+/// as it is). scheme/quant_spec.hpp holds the same scheme as runtime data.
 #pragma once
 
 #include <concepts>

@@ -1,4 +1,6 @@
-#include "ptq/io/config_io.hpp"
+#include "ptq/checkpoint/quantization_config.hpp"
+#include "ptq/io/model_dir.hpp"
+#include "ptq/model/qwen2_config.hpp"
 
 #include "test_util.hpp"
 

@@ -94,7 +94,10 @@ namespace detail {
 
 /// The seven linears of a layer in execution order (q, k, v, o, gate, up, down; names: kLinearNames).
 inline std::array<Linear*, 7> linears(Qwen2Layer& l) {
-  return {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj};
+  constexpr auto members = linear_members<Qwen2Layer>();
+  std::array<Linear*, 7> out;
+  for (std::size_t s = 0; s < members.size(); ++s) out[s] = &(l.*members[s]);
+  return out;
 }
 
 inline DenseWeight dense_weight(const Linear& l) {
