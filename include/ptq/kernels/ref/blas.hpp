@@ -41,14 +41,14 @@ inline std::uint64_t probe_hash(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-/// Moves x by one ulp up or down, chosen by bit `bit` of `h`.
+/// Moves x by one ulp, up or down as the lowest bit of `h` says (zeros and non-finite values stay).
 inline float one_ulp(float x, std::uint64_t h) {
   if (!std::isfinite(x) || x == 0.0f) return x;
   return std::nextafter(x, (h & 1u) ? INFINITY : -INFINITY);
 }
 
 /// One-ulp noise on half of the elements of a (rows, cols) row-major block with leading dimension ld, into a
-/// dense copy (ld = cols). The choice of elements depends on the seed, the position and the value.
+/// dense copy (ld = cols). Which elements move, and which way, depends on the seed and the position only.
 inline std::vector<float> probe_noise(const float* a, std::int64_t rows, std::int64_t cols, std::int64_t ld,
                                       std::uint64_t seed) {
   std::vector<float> out(static_cast<std::size_t>(rows * cols));
