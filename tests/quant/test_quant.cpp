@@ -292,9 +292,18 @@ TEST_CASE("AWQ matches the reference transcription on a real MLP", "[quant][awq]
           ptq::ref::linear(h.data(), static_cast<std::int64_t>(h.size()) / down.k, f32_ref(down), {}, out.data());
         },
         "down");
+    // The reference's ratio, or a detected near-tie: the loss at the reference's ratio within 1e-4 relative of our
+    // best (float32 module outputs summed in another order could then pick either; the codes follow the ratio).
     const auto ratios = ptq::test::tensor_values<float>(g.at("mlp." + c + ".ratios"));
-    CHECK(s_mlp.ratio == ratios[0]);
-    CHECK(s_down.ratio == ratios[1]);
+    int ratio_ties = 0;
+    for (const auto& [found, ref] : {std::pair{&s_mlp, ratios[0]}, std::pair{&s_down, ratios[1]}}) {
+      if (found->ratio == ref) continue;
+      const auto at = static_cast<std::size_t>(std::lround(ref * static_cast<float>(params.n_grid)));
+      INFO("ratio " << found->ratio << " vs reference " << ref);
+      REQUIRE(at < found->history.size());
+      CHECK(found->history[at] <= found->loss * (1 + 1e-4));
+      ++ratio_ties;
+    }
     // Fold, clip, quantize.
     scale_columns(gate, s_mlp.scales);
     scale_columns(up, s_mlp.scales);
@@ -325,8 +334,8 @@ TEST_CASE("AWQ matches the reference transcription on a real MLP", "[quant][awq]
     REQUIRE(err_t.nbytes() == sizeof(double));  // F64 scalar
     double theirs = 0;
     std::memcpy(&theirs, err_t.data, sizeof theirs);
-    INFO("output error ptq " << ours << " vs reference " << theirs);
-    CHECK(agree_min >= 0.999);
+    INFO("output error ptq " << ours << " vs reference " << theirs << "; ratios at a near-tie: " << ratio_ties);
+    if (ratio_ties == 0) CHECK(agree_min >= 0.999);  // same scales: codes differ only at rounding ties
     CHECK(ours <= theirs * 1.01);
   }
 }
