@@ -13,6 +13,8 @@
 /// operands, never on the thread count.
 #pragma once
 
+#include "ptq/core/rng.hpp"
+
 #include <cblas.h>
 
 #include <cmath>
@@ -33,13 +35,8 @@ inline std::uint64_t rounding_probe_seed() {
 
 namespace detail {
 
-/// splitmix64 of a mix of the seed and a call's shapes: the probe's decisions for one call.
-inline std::uint64_t probe_hash(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+/// The probe's decisions: one splitmix64 step (core/rng.hpp) from a mix of the seed and what is decided on.
+inline std::uint64_t probe_hash(std::uint64_t x) { return Rng(x).next(); }
 
 /// Moves x by one ulp, up or down as the lowest bit of `h` says (zeros and non-finite values stay).
 inline float one_ulp(float x, std::uint64_t h) {
