@@ -68,7 +68,7 @@ int sweep(int reps) {
                                           Scheme::symmetry == ptq::Symmetry::kSymmetric, false, 100 + s);
     const DeviceBuffer<std::uint32_t> q(c.qweight), z(c.qzeros);
     const DeviceBuffer<std::uint16_t> sc(c.scales);
-    const PackedView w{q.get(), reinterpret_cast<const __half*>(sc.get()), z.get(), nullptr, n, k, c.group, c.bits};
+    const ptq::PackedView w{{n, k, c.group, c.bits}, q.get(), sc.get(), z.get(), nullptr};
     const DeviceBuffer<__half> dense(to_dtype<__half>(c.dense));  // cuBLAS's weight (and dequantize's scratch)
     DeviceBuffer<__half> scratch(dense.size());
     for (const int m : kBatch) {

@@ -52,7 +52,7 @@
 #include "ptq/quant/gptq.hpp"
 #include "ptq/quant/gptq_params.hpp"
 #include "ptq/quant/packed.hpp"
-#include "ptq/quant/packed_image.hpp"
+#include "ptq/quant/packed_arrays.hpp"
 #include "ptq/quant/quantizer.hpp"
 #include "ptq/scheme/quant_scheme.hpp"
 #include "ptq/scheme/quant_spec.hpp"

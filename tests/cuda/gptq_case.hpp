@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ptq/model/image.hpp"
+#include "ptq/quant/packed_arrays.hpp"
 #include "ptq/quant/gptq_params.hpp"
 
 #include <cstdint>

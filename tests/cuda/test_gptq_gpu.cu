@@ -19,7 +19,7 @@ double agreement(const std::vector<std::uint32_t>& a, const std::vector<std::uin
   std::int64_t same = 0;
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t i = 0; i < count; ++i)
-      same += ptq::cuda::bitstream_code(a.data() + r * words, i, bits) == ptq::cuda::bitstream_code(b.data() + r * words, i, bits);
+      same += ptq::bitstream_get(a.data() + r * words, i, bits) == ptq::bitstream_get(b.data() + r * words, i, bits);
   return static_cast<double>(same) / static_cast<double>(rows * count);
 }
 

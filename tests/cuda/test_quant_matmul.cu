@@ -22,10 +22,9 @@ using Schemes = std::tuple<QuantScheme<4, 128, Symmetry::kSymmetric>, QuantSchem
                            QuantScheme<3, 128, Symmetry::kAsymmetric>, QuantScheme<3, 32, Symmetry::kSymmetric>,
                            QuantScheme<8, ptq::kPerChannel, Symmetry::kSymmetric>, QuantScheme<8, 128, Symmetry::kAsymmetric>>;
 
-PackedView view_of(const PackedCase& c, const DeviceBuffer<std::uint32_t>& q, const DeviceBuffer<std::uint16_t>& s,
+ptq::PackedView view_of(const PackedCase& c, const DeviceBuffer<std::uint32_t>& q, const DeviceBuffer<std::uint16_t>& s,
                    const DeviceBuffer<std::uint32_t>& z, const DeviceBuffer<std::int32_t>& g) {
-  return {q.get(), reinterpret_cast<const __half*>(s.get()), z.get(), c.g_idx.empty() ? nullptr : g.get(),
-          c.n, c.k, c.group, c.bits};
+  return {{c.n, c.k, c.group, c.bits}, q.get(), s.get(), z.get(), c.g_idx.empty() ? nullptr : g.get()};
 }
 
 template <class Scheme, class T>
@@ -38,7 +37,7 @@ int check_scheme(bool act_order, std::uint64_t& seed) {
   const DeviceBuffer<std::uint32_t> q(c.qweight), z(c.qzeros);
   const DeviceBuffer<std::uint16_t> s(c.scales);
   const DeviceBuffer<std::int32_t> g(c.g_idx);
-  const PackedView w = view_of(c, q, s, z, g);
+  const ptq::PackedView w = view_of(c, q, s, z, g);
   const std::string name = c.scheme + (kBf16 ? " bf16" : " fp16");
   int failures = 0;
 
@@ -67,7 +66,7 @@ int check_scheme(bool act_order, std::uint64_t& seed) {
     product("gemm 32x64x32 s1", m, [&](const T* x, int mm, T* y) { return gemm_wa16<GemmSmall>(x, mm, w, y); });
   }
   // Refusals: a view in another scheme.
-  PackedView other = w;
+  ptq::PackedView other = w;
   other.group = Scheme::group_size == ptq::kPerChannel ? 64 : k;
   failures += gemv_wa16<Gemv>(static_cast<const T*>(dense.get()), 1, other, dense.get()) != cudaErrorInvalidValue;
   return failures;

@@ -96,7 +96,7 @@ inline FormatTensors to_gptq(const PackedWeight& p, const std::string& what) {
       const int z = p.params(n, g).zero;
       check(z > 0, what, "gptq", "zero point 0 (row {}, group {}) cannot be stored as zero - 1 in GPTQ v1; use "
             "--format awq or native", n, g);
-      detail::put_code(t.qzeros.data() + g * zwords, n, b, static_cast<std::uint32_t>(z - 1));
+      bitstream_set(t.qzeros.data() + g * zwords, n, b, static_cast<std::uint32_t>(z - 1));
     }
   t.scales = detail::scales_by_group(p);
   t.g_idx.resize(static_cast<std::size_t>(p.k));
@@ -144,7 +144,7 @@ inline PackedWeight from_format(const FormatTensors& t, std::int64_t n, std::int
             r, s);
       int z = 0;
       if (q.format == CheckpointFormat::kGptq) {
-        z = static_cast<int>(detail::get_code(t.qzeros.data() + g * (n * b / 32), r, b)) + q.zero_offset;
+        z = static_cast<int>(bitstream_get(t.qzeros.data() + g * (n * b / 32), r, b)) + q.zero_offset;
       } else {
         z = static_cast<int>((t.qzeros[g * (n / 8) + r / 8] >> (4 * slot[r % 8])) & 15u);
       }
@@ -180,7 +180,7 @@ inline std::array<Shape, 3> expected_shapes(std::int64_t n, std::int64_t k, cons
     case CheckpointFormat::kAwq: return {Shape{k, n / 8}, Shape{ng, n / 8}, Shape{ng, n}};
     case CheckpointFormat::kNative: break;
   }
-  return {Shape{n, detail::bitstream_words(k, b)}, Shape{n, detail::bitstream_words(ng, b)}, Shape{n, ng}};
+  return {Shape{n, bitstream_words(k, b)}, Shape{n, bitstream_words(ng, b)}, Shape{n, ng}};
 }
 
 }  // namespace ptq

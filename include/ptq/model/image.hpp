@@ -4,7 +4,7 @@
 /// Every pointer borrows from the Qwen2Model (and its mapped checkpoint), which must outlive the image's use.
 #pragma once
 
-#include "ptq/quant/packed_image.hpp"
+#include "ptq/scheme/packed_layout.hpp"
 
 #include <cstdint>
 #include <string>
@@ -23,7 +23,7 @@ struct RawTensor {         // a dense row-major matrix in its stored dtype
 struct LinearImage {
   std::string name;                         // checkpoint name, for messages
   RawTensor dense;                          // (out, in) when not packed
-  PackedImage packed;                       // when packed.bits != 0
+  PackedView packed;                        // when packed.bits != 0
   const float* bias = nullptr;              // (out) or null
   [[nodiscard]] bool is_packed() const { return packed.bits != 0; }
   [[nodiscard]] std::int64_t out_features() const { return is_packed() ? packed.n : dense.rows; }

@@ -23,9 +23,7 @@ inline RawTensor raw_of(const TensorRef& t) {
 inline LinearImage linear_image(const std::string& name, const Linear& l) {
   LinearImage out{name, {}, {}, l.bias.empty() ? nullptr : l.bias.data()};
   if (l.packed) {
-    const PackedWeight& p = *l.packed;
-    out.packed = {p.spec.bits, p.n, p.k, p.group(), p.qweight.data(), reinterpret_cast<const std::uint16_t*>(p.scales.data()),
-                  p.qzeros.data(), p.g_idx.empty() ? nullptr : p.g_idx.data()};
+    out.packed = l.packed->view();
   } else {
     out.dense = raw_of(l.weight);
   }

@@ -1,17 +1,11 @@
-/// @file ptq's native packed low-bit weight: codes as a bitstream in 32-bit words, fp16 scales, packed zeros.
-///
-/// Layout (for W (N, K), bits b, group size G, groups = ceil(K / G)):
-///   qweight (N, ceil(K * b / 32)) uint32: row n's K codes, code k in bits [k*b, k*b + b) of the row's
-///                                        little-endian bitstream (codes may straddle two words when b = 3, 5, 6, 7)
-///   scales  (N, groups) fp16
-///   qzeros  (N, ceil(groups * b / 32)) uint32: zero points, same bitstream layout
-///   g_idx   (K) int32, optional: group of input channel k (act-order); empty means k / G
-/// Bits per weight: b + (16 + b) / G (W4 g128: 4.156).
+/// @file ptq's native packed low-bit weight on the host (the layout: scheme/packed_layout.hpp), its dequantization,
+/// the CPU's W4 GEMV, and round-to-nearest quantization.
 #pragma once
 
 #include "ptq/core/numeric.hpp"
 #include "ptq/core/tensor.hpp"
 #include "ptq/quant/quantizer.hpp"
+#include "ptq/scheme/packed_layout.hpp"
 
 #include <cstdint>
 #include <span>
@@ -23,25 +17,6 @@
 
 namespace ptq {
 
-namespace detail {
-inline std::int64_t bitstream_words(std::int64_t count, int bits) { return (count * bits + 31) / 32; }
-
-inline void put_code(std::uint32_t* row, std::int64_t i, int bits, std::uint32_t code) {
-  const std::int64_t bit = i * bits;
-  const std::int64_t w = bit / 32, off = bit % 32;
-  row[w] |= code << off;
-  if (off + bits > 32) row[w + 1] |= code >> (32 - off);
-}
-
-inline std::uint32_t get_code(const std::uint32_t* row, std::int64_t i, int bits) {
-  const std::int64_t bit = i * bits;
-  const std::int64_t w = bit / 32, off = bit % 32;
-  std::uint64_t v = row[w] >> off;
-  if (off + bits > 32) v |= static_cast<std::uint64_t>(row[w + 1]) << (32 - off);
-  return static_cast<std::uint32_t>(v) & ((1u << bits) - 1);
-}
-}  // namespace detail
-
 struct PackedWeight {
   QuantSpec spec;
   std::int64_t n = 0, k = 0;           // (out_features, in_features)
@@ -51,10 +26,16 @@ struct PackedWeight {
   std::vector<std::int32_t> g_idx;     // (k) or empty
 
   [[nodiscard]] std::int64_t group() const { return spec.group(k); }
-  [[nodiscard]] std::int64_t groups() const { return (k + group() - 1) / group(); }
-  [[nodiscard]] std::int64_t words_per_row() const { return detail::bitstream_words(k, spec.bits); }
-  [[nodiscard]] std::int64_t zero_words_per_row() const { return detail::bitstream_words(groups(), spec.bits); }
+  [[nodiscard]] PackedLayout layout() const { return {n, k, group(), spec.bits}; }
+  [[nodiscard]] std::int64_t groups() const { return layout().groups(); }
+  [[nodiscard]] std::int64_t words_per_row() const { return layout().words_per_row(); }
+  [[nodiscard]] std::int64_t zero_words_per_row() const { return layout().zero_words_per_row(); }
   [[nodiscard]] std::int64_t group_of(std::int64_t col) const { return g_idx.empty() ? col / group() : g_idx[col]; }
+  /// The arrays as a borrowed view (what the GPU model uploads).
+  [[nodiscard]] PackedView view() const {
+    return {layout(), qweight.data(), reinterpret_cast<const std::uint16_t*>(scales.data()), qzeros.data(),
+            g_idx.empty() ? nullptr : g_idx.data()};
+  }
   /// Bytes of packed storage (codes, scales, zeros, g_idx).
   [[nodiscard]] std::size_t nbytes() const {
     return qweight.size() * 4 + scales.size() * 2 + qzeros.size() * 4 + g_idx.size() * 4;
@@ -70,22 +51,18 @@ struct PackedWeight {
   }
 
   void set_code(std::int64_t row, std::int64_t col, int code) {
-    detail::put_code(qweight.data() + row * words_per_row(), col, spec.bits, static_cast<std::uint32_t>(code));
+    bitstream_set(qweight.data() + row * words_per_row(), col, spec.bits, static_cast<std::uint32_t>(code));
   }
   [[nodiscard]] int code(std::int64_t row, std::int64_t col) const {
-    return static_cast<int>(detail::get_code(qweight.data() + row * words_per_row(), col, spec.bits));
+    return static_cast<int>(bitstream_get(qweight.data() + row * words_per_row(), col, spec.bits));
   }
   void set_params(std::int64_t row, std::int64_t g, const GroupParams& p) {
     scales[row * groups() + g] = to_fp16(p.scale);
-    std::uint32_t* z = qzeros.data() + row * zero_words_per_row();
-    const std::int64_t bit = g * spec.bits, w = bit / 32, off = bit % 32;  // clear, then write
-    z[w] &= ~(((1u << spec.bits) - 1) << off);
-    if (off + spec.bits > 32) z[w + 1] &= ~(((1u << spec.bits) - 1) >> (32 - off));
-    detail::put_code(z, g, spec.bits, static_cast<std::uint32_t>(p.zero));
+    bitstream_set(qzeros.data() + row * zero_words_per_row(), g, spec.bits, static_cast<std::uint32_t>(p.zero));
   }
   [[nodiscard]] GroupParams params(std::int64_t row, std::int64_t g) const {
     return {to_float(scales[row * groups() + g]),
-            static_cast<int>(detail::get_code(qzeros.data() + row * zero_words_per_row(), g, spec.bits))};
+            static_cast<int>(bitstream_get(qzeros.data() + row * zero_words_per_row(), g, spec.bits))};
   }
 
   /// Rows [row0, row0 + rows) dequantized to float32 (rows, k).
@@ -108,11 +85,11 @@ struct PackedWeight {
           for (int j = 0; j < 8; ++j) o[w * 8 + j] = s * (static_cast<float>((word >> (4 * j)) & 15u) - z);
         }
         for (std::int64_t c = k / 8 * 8; c < k; ++c)
-          o[c] = scale[c / gs] * (static_cast<float>(detail::get_code(q, c, 4)) - zero[c / gs]);
+          o[c] = scale[c / gs] * (static_cast<float>(bitstream_get(q, c, 4)) - zero[c / gs]);
       } else {
         for (std::int64_t c = 0; c < k; ++c) {
           const std::int64_t g = group_of(c);
-          o[c] = scale[g] * (static_cast<float>(detail::get_code(q, c, spec.bits)) - zero[g]);
+          o[c] = scale[g] * (static_cast<float>(bitstream_get(q, c, spec.bits)) - zero[g]);
         }
       }
     }

@@ -1,8 +1,9 @@
 /// @file What every ptq CUDA kernel shares: the kernel configuration types (a scheme, a tile shape, pipeline
-/// stages), the device view of a packed weight in ptq's native layout (quant/packed.hpp), code extraction from the
-/// bitstream, and fp16/bf16 conversions. No fmt and no host ptq headers beyond scheme/quant_scheme.hpp: nvcc compiles it.
+/// stages), reading a packed weight's groups (the layout and its view: scheme/packed_layout.hpp), fp16/bf16
+/// conversions, launch geometry and device buffers. No fmt and no host ptq headers beyond the ground floor.
 #pragma once
 
+#include "ptq/scheme/packed_layout.hpp"
 #include "ptq/scheme/quant_scheme.hpp"
 
 #include <cuda_bf16.h>
@@ -37,48 +38,6 @@ struct GemmConfig {
   static_assert(Stages_ == 1 || Stages_ == 2, "one or two shared-memory stages");
 };
 
-/// The smallest run of whole 32-bit words holding whole codes: 1 word of 8 codes (4 bits), 1 word of 4 codes
-/// (8 bits), 3 words of 32 codes (3 bits). Kernels stream whole chunks, so no code is split between loads.
-template <int Bits>
-struct Chunk {
-  static constexpr int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
-  static constexpr int words = Bits / gcd(Bits, 32);
-  static constexpr int codes = 32 * words / Bits;
-};
-
-/// Device view of a packed weight W (n, k) in ptq's native layout.
-struct PackedView {
-  const std::uint32_t* qweight = nullptr;  // (n, ceil(k * bits / 32)) code bitstream per row
-  const __half* scales = nullptr;          // (n, groups)
-  const std::uint32_t* qzeros = nullptr;   // (n, ceil(groups * bits / 32)) zero-point bitstream per row
-  const std::int32_t* g_idx = nullptr;     // (k) group of each input channel (act-order), or null: channel / group
-  std::int64_t n = 0, k = 0, group = 0;    // group: input channels per scale (k when per channel)
-  int bits = 0;                            // must equal the kernel's Scheme::bits
-
-  __host__ __device__ std::int64_t groups() const { return (k + group - 1) / group; }
-  __host__ __device__ std::int64_t words_per_row() const { return (k * bits + 31) / 32; }
-  __host__ __device__ std::int64_t zero_words_per_row() const { return (groups() * bits + 31) / 32; }
-};
-
-/// Code i of a little-endian bitstream of `bits`-wide codes (a code may straddle two words).
-__host__ __device__ inline std::uint32_t bitstream_code(const std::uint32_t* row, std::int64_t i, int bits) {
-  const std::int64_t bit = i * bits;
-  const std::int64_t w = bit / 32;
-  const int off = static_cast<int>(bit % 32);
-  std::uint32_t v = row[w] >> off;
-  if (off + bits > 32) v |= row[w + 1] << (32 - off);
-  return v & ((1u << bits) - 1);
-}
-
-/// Code j (0 <= j < Chunk<Bits>::codes) of a chunk held in registers; j is a constant after unrolling.
-template <int Bits>
-__device__ __forceinline__ std::uint32_t chunk_code(const std::uint32_t (&w)[Chunk<Bits>::words], int j) {
-  const int bit = j * Bits, wi = bit / 32, off = bit % 32;
-  std::uint32_t v = w[wi] >> off;
-  if (off + Bits > 32) v |= w[wi + 1] << (32 - off);
-  return v & ((1u << Bits) - 1);
-}
-
 /// Whether a packed weight is in `Scheme` (code width and group size; the symmetry only changes stored zeros).
 template <QuantSchemeLike Scheme>
 bool scheme_matches(const PackedView& w) {
@@ -95,9 +54,7 @@ __device__ __forceinline__ std::int64_t group_index(const PackedView& w, std::in
 
 /// (scale, zero) of group g in row `row`.
 __device__ __forceinline__ float2 group_params(const PackedView& w, std::int64_t row, std::int64_t g) {
-  const float s = __half2float(w.scales[row * w.groups() + g]);
-  const float z = static_cast<float>(bitstream_code(w.qzeros + row * w.zero_words_per_row(), g, w.bits));
-  return {s, z};
+  return {__half2float(__ushort_as_half(w.scales[row * w.groups() + g])), static_cast<float>(w.zero(row, g))};
 }
 
 __host__ __device__ inline float to_f32(__half v) { return __half2float(v); }

@@ -23,6 +23,7 @@
 #include "ptq/kernels/cuda/logprob.cuh"
 #include "ptq/model/image.hpp"
 #include "ptq/model/layer_slots.hpp"
+#include "ptq/quant/packed_arrays.hpp"
 
 #include <array>
 #include <functional>
@@ -218,10 +219,7 @@ class Qwen2Gpu {
   /// Replaces linear `slot` of `layer` by a packed weight in this model's scheme (the dense copy is freed).
   void set_packed(std::size_t layer, int slot, const PackedArrays& p) {
     GpuLinear<T>& l = layers_.at(layer).lin.at(static_cast<std::size_t>(slot));
-    LinearImage img{"model.layers." + std::to_string(layer) + "." + kLinearNames.at(slot), {},
-                    {p.bits, p.n, p.k, p.group_size == kPerChannel ? p.k : p.group_size, p.qweight.data(),
-                     p.scales.data(), p.qzeros.data(), p.g_idx.empty() ? nullptr : p.g_idx.data()},
-                    nullptr};
+    LinearImage img{"model.layers." + std::to_string(layer) + "." + kLinearNames.at(slot), {}, p.view(), nullptr};
     GpuLinear<T> packed = upload_linear(img);
     packed.bias = std::move(l.bias);
     l = std::move(packed);
@@ -274,9 +272,9 @@ class Qwen2Gpu {
       d.dense = upload_dense(l.dense, l.name);
       return d;
     }
-    const PackedImage& p = l.packed;
+    const PackedView& p = l.packed;
     d.packed = true;
-    PackedView view{nullptr, nullptr, nullptr, nullptr, p.n, p.k, p.group, p.bits};
+    PackedView view{p};
     if (!scheme_matches<Scheme>(view) || p.k % GemmCfg::TileShape::K != 0)
       throw std::runtime_error("ptq cuda: " + l.name + ": packed as " + std::to_string(p.bits) + "-bit, group " +
                                std::to_string(p.group) + ", in_features " + std::to_string(p.k) +
@@ -288,7 +286,7 @@ class Qwen2Gpu {
     d.qzeros = DeviceBuffer<std::uint32_t>(p.qzeros, static_cast<std::size_t>(p.n * view.zero_words_per_row()));
     if (p.g_idx) d.g_idx = DeviceBuffer<std::int32_t>(p.g_idx, static_cast<std::size_t>(p.k));
     view.qweight = d.qweight.get();
-    view.scales = reinterpret_cast<const __half*>(d.scales.get());
+    view.scales = d.scales.get();
     view.qzeros = d.qzeros.get();
     view.g_idx = p.g_idx ? d.g_idx.get() : nullptr;
     d.view = view;

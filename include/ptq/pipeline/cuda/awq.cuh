@@ -150,7 +150,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
       const std::int64_t gs = Scheme::group_size == kPerChannel ? wk[i] : Scheme::group_size;
       const std::int64_t ng = (wk[i] + gs - 1) / gs;
       DeviceBuffer<std::uint8_t> codes(static_cast<std::size_t>(wn[i] * wk[i]));
-      DeviceBuffer<float2> grid(static_cast<std::size_t>(ng * wn[i]));
+      DeviceBuffer<GroupParams> grid(static_cast<std::size_t>(ng * wn[i]));
       awq_rtn_kernel<Scheme><<<blocks_for(wn[i] * ng, 256), 256>>>(w[i].get(), wn[i], wk[i], gs, codes.get(), grid.get());
       PackedArrays packed = pack_arrays<Scheme>(codes.get(), grid.get(), wn[i], wk[i]);
       model.set_packed(li, i, packed);

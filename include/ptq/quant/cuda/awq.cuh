@@ -62,7 +62,7 @@ __global__ void scaled_fake_quantize_kernel(const float* w, std::int64_t n, std:
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
   }
-  const float2 p = awq_grid<Scheme>(lo, hi);
+  const GroupParams p = scheme_grid<Scheme, Grid::kAwq>(lo, hi);
   for (std::int64_t c = c0; c < c1; ++c) {
     const float v = __fmul_rn(w[r * k + c], s[c]);
     out[r * k + c] = from_f32<T>(__fdiv_rn(dequantize_code(quantize_code(v, p, Scheme::maxq), p), s[c]));
@@ -131,7 +131,7 @@ __global__ void clipped_fake_quantize_kernel(const float* wg, std::int64_t group
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
   }
-  const float2 p = awq_grid<Scheme>(lo, hi);
+  const GroupParams p = scheme_grid<Scheme, Grid::kAwq>(lo, hi);
   for (std::int64_t c = 0; c < gs; ++c) qg[i * gs + c] = dequantize_code(quantize_code(fminf(fmaxf(w[c], -mv), mv), p, Scheme::maxq), p);
 }
 
@@ -173,7 +173,7 @@ static __global__ void row_absmax_kernel(const float* wg, std::int64_t count, st
 /// RTN with AutoAWQ's grid: codes (n, k) and grids (groups, n); a thread per (row, group).
 template <class Scheme>
 __global__ void awq_rtn_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, std::uint8_t* codes,
-                               float2* grid) {
+                               GroupParams* grid) {
   const std::int64_t groups = (k + gs - 1) / gs;
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * groups) return;
@@ -183,7 +183,7 @@ __global__ void awq_rtn_kernel(const float* w, std::int64_t n, std::int64_t k, s
     lo = fminf(lo, w[r * k + c]);
     hi = fmaxf(hi, w[r * k + c]);
   }
-  const float2 p = awq_grid<Scheme>(lo, hi);
+  const GroupParams p = scheme_grid<Scheme, Grid::kAwq>(lo, hi);
   grid[g * n + r] = p;
   for (std::int64_t c = c0; c < c1; ++c) codes[r * k + c] = static_cast<std::uint8_t>(quantize_code(w[r * k + c], p, Scheme::maxq));
 }

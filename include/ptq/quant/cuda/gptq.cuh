@@ -15,7 +15,7 @@
 
 #include "ptq/kernels/cuda/cublas.cuh"
 #include "ptq/quant/cuda/grid.cuh"
-#include "ptq/quant/packed_image.hpp"
+#include "ptq/quant/packed_arrays.hpp"
 #include "ptq/quant/gptq_params.hpp"
 
 #include <cusolverDn.h>
@@ -77,7 +77,7 @@ namespace detail {
 /// Grid of rows r of wt (K, n) over quantization positions [c, c + span): (groups, n) scale and zero arrays at g.
 template <class Scheme>
 static __global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::int64_t c, std::int64_t span, std::int64_t g,
-                                 float2* grid) {
+                                 GroupParams* grid) {
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= n) return;
   float lo = wt[c * n + r], hi = lo;
@@ -86,7 +86,7 @@ static __global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::in
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
   }
-  grid[g * n + r] = gptq_grid<Scheme>(lo, hi);
+  grid[g * n + r] = scheme_grid<Scheme, Grid::kGptq>(lo, hi);
 }
 
 /// One block of columns [i1, i1 + count) of wt (K, n), a thread per row: quantize each column with its group's
@@ -94,14 +94,14 @@ static __global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::in
 /// block's later columns in place. hinv (K, K) row-major upper factor; perm: quantization position -> channel.
 template <class Scheme>
 static __global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::int64_t k, const float* __restrict__ hinv, std::int64_t i1,
-                                  int count, std::int64_t gs, const std::int64_t* perm, const float2* grid,
+                                  int count, std::int64_t gs, const std::int64_t* perm, const GroupParams* grid,
                                   bool static_grid, std::uint8_t* codes, float* err, double* loss) {
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= n) return;
   double row_loss = 0;
   for (int i = 0; i < count; ++i) {
     const std::int64_t c = i1 + i, orig = perm[c];
-    const float2 p = grid[(static_grid ? orig / gs : c / gs) * n + r];
+    const GroupParams p = grid[(static_grid ? orig / gs : c / gs) * n + r];
     const float w = wt[c * n + r];
     const int q = quantize_code(w, p, Scheme::maxq);
     codes[r * k + orig] = static_cast<std::uint8_t>(q);
@@ -200,7 +200,7 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
   float* h = hess.data();
   hessian_prepare_kernel<<<blocks_for(k * k, 256), 256>>>(h, k, wt.get(), n);
 
-  DeviceBuffer<float2> grid(static_cast<std::size_t>(groups * n));
+  DeviceBuffer<GroupParams> grid(static_cast<std::size_t>(groups * n));
   if (static_grid)  // group grids of the original weights, in channel order
     for (std::int64_t g = 0; g < groups; ++g)
       gptq_grid_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, g * gs, std::min(gs, k - g * gs), g, grid.get());
