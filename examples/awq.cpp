@@ -3,5 +3,5 @@
 #include "ptq/leaderboard/row.hpp"
 
 int main(int argc, char** argv) {
-  return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Asym>("awq", ptq::Method::kAwq, "AWQ W4 g128 zero-point"));
+  return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Asym>("awq", ptq::Awq{}, "AWQ W4 g128 zero-point"));
 }

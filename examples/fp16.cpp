@@ -2,8 +2,5 @@
 #include "ptq/leaderboard/row.hpp"
 
 int main(int argc, char** argv) {
-  ptq::RowSpec row;
-  row.key = "fp16";
-  row.label = "FP16 (stored bf16 weights)";
-  return ptq::run_row(argc, argv, row);
+  return ptq::run_row(argc, argv, ptq::baseline_row("fp16", "FP16 (stored bf16 weights)"));
 }

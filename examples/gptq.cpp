@@ -3,5 +3,5 @@
 #include "ptq/leaderboard/row.hpp"
 
 int main(int argc, char** argv) {
-  return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("gptq", ptq::Method::kGptq, "GPTQ W4 g128 sym"));
+  return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("gptq", ptq::Gptq{}, "GPTQ W4 g128 sym"));
 }

@@ -2,5 +2,5 @@
 #include "ptq/leaderboard/row.hpp"
 
 int main(int argc, char** argv) {
-  return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("rtn", ptq::Method::kRtn, "RTN W4 g128 sym"));
+  return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("rtn", ptq::Rtn{}, "RTN W4 g128 sym"));
 }

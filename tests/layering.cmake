@@ -2,7 +2,7 @@
 # floors only, so no two folders include each other and io/ reads nothing but core/. Run by CTest as `layering`:
 #   cmake -DINCLUDE_DIR=<repo>/include -P tests/layering.cmake
 set(floor_core 0)
-set(floor_scheme 1)        # device-safe: QuantScheme, QuantSpec
+set(floor_scheme 1)        # device-safe ground floor: QuantScheme, QuantSpec, packed layout, grids
 set(floor_io 1)            # files, safetensors, JSON fields, corpora, model folders
 set(floor_tokenizer 2)
 set(floor_kernels 2)       # ref/ (CPU) and cuda/ (GPU) kernels

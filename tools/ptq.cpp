@@ -18,6 +18,7 @@
 #include "ptq/leaderboard/render.hpp"
 #include "ptq/pipeline/quantize.hpp"
 #include "ptq/tokenizer/tokenizer.hpp"
+#include "ptq/model/backend.hpp"
 #include "ptq/model/qwen2.hpp"
 
 #include <CLI/CLI.hpp>
@@ -103,30 +104,29 @@ ptq::Tokenizer model_tokenizer(const std::string& model, const std::string& over
 }
 
 struct PplArgs {
-  std::string model, tokenizer, data, protocol = "gptq";
+  std::string model, tokenizer, data, protocol = "gptq", device = "cpu";
   std::int64_t seqlen = 2048, max_windows = 0, batch_tokens = 2048;
   bool json = false;
 };
 
 int run_ppl(const PplArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
+  const ptq::Device device = ptq::parse_device(a.device);
+  ptq::check(a.protocol == "gptq" || a.protocol == "lm-eval", "", "--protocol", "\"{}\" is not gptq or lm-eval", a.protocol);
   const auto model = ptq::Qwen2Model::load(a.model);
   const auto tok = model_tokenizer(a.model, a.tokenizer);
   const ptq::ScoringOptions scoring{a.batch_tokens, !a.json};
-  ptq::PerplexityResult r;
-  if (a.protocol == "gptq") {
-    // --data: the HF rows (test.jsonl, "text" field) joined with "\n\n", or a raw text file as it is.
-    r = ptq::perplexity_gptq(model, tok.encode(read_corpus(a.data)), a.seqlen, a.max_windows, scoring);
-  } else if (a.protocol == "lm-eval") {
-    // --data: the raw file (wiki.test.raw), split into pages as EleutherAI/wikitext_document_level does.
-    r = ptq::perplexity_lm_eval(model, tok, ptq::wikitext_pages(ptq::read_text_file(a.data)), a.seqlen, a.max_windows,
-                                scoring);
-  } else {
-    throw ptq::Error("", "--protocol", fmt::format("\"{}\" is not gptq or lm-eval", a.protocol));
-  }
+  const ptq::PerplexityResult r = ptq::with_device(model, device, [&](auto& m) {
+    if (a.protocol == "gptq")  // --data: the HF rows (test.jsonl, "text" field) joined with "\n\n", or raw text as it is
+      return ptq::perplexity_gptq(m, tok.encode(read_corpus(a.data)), a.seqlen, a.max_windows, scoring);
+    // lm-eval: --data is the raw file (wiki.test.raw), split into pages as EleutherAI/wikitext_document_level does.
+    return ptq::perplexity_lm_eval(m, tok, ptq::wikitext_pages(ptq::read_text_file(a.data)), a.seqlen, a.max_windows,
+                                   scoring);
+  });
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::ordered_json j{{"protocol", r.protocol}, {"seqlen", r.seqlen}, {"ppl", r.ppl}, {"nll_sum", r.nll_sum},
-                           {"tokens", r.tokens}, {"windows", r.windows}, {"model", a.model}, {"data", a.data}};
+                           {"tokens", r.tokens}, {"windows", r.windows}, {"model", a.model}, {"data", a.data},
+                           {"device", a.device}};
   if (r.word_perplexity) {
     j["word_perplexity"] = *r.word_perplexity;
     j["byte_perplexity"] = *r.byte_perplexity;
@@ -151,15 +151,16 @@ int run_ppl(const PplArgs& a) {
 
 struct EvalArgs {
   std::string model, tokenizer, tasks = "arc_easy,arc_challenge,hellaswag,piqa,winogrande,mmlu", data_dir = "../shared/data",
-              log_samples;
+              log_samples, device = "cpu";
   std::size_t limit = 0;
   int num_fewshot = 0;
   std::int64_t max_length = 0, batch_tokens = 2048;
   bool json = false, hellaswag_full = false;
 };
 
-int run_eval(const EvalArgs& a) {
-  const auto model = ptq::Qwen2Model::load(a.model);
+/// The tasks of `a` on `m`, the host model itself or its GPU copy.
+template <class Model>
+int eval_tasks(const EvalArgs& a, const ptq::Qwen2Model& model, Model& m) {
   const auto tok = model_tokenizer(a.model, a.tokenizer);
   ptq::EvalOptions opt;
   opt.max_length = a.max_length > 0 ? a.max_length : model.config().max_position_embeddings;
@@ -176,7 +177,7 @@ int run_eval(const EvalArgs& a) {
     const auto t0 = std::chrono::steady_clock::now();
     const ptq::TaskData data = ptq::load_task(name, a.data_dir, a.num_fewshot, a.hellaswag_full);
     for (const auto& s : data.skipped) fmt::print(stderr, "ptq eval: skipped row: {}\n", s);
-    const ptq::TaskResult r = ptq::evaluate_task(model, tok, data, opt);
+    const ptq::TaskResult r = ptq::evaluate_task(m, tok, data, opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto& jt = out[name];
     jt["data"] = r.data;
@@ -216,9 +217,15 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
+int run_eval(const EvalArgs& a) {
+  const ptq::Device device = ptq::parse_device(a.device);
+  const auto model = ptq::Qwen2Model::load(a.model);
+  return ptq::with_device(model, device, [&](auto& m) { return eval_tasks(a, model, m); });
+}
+
 struct QuantizeArgs {
   std::string model, method = "gptq", calib = "../shared/data/wikitext-2-raw-v1/validation.jsonl", out, feed;
-  std::string format = "native";
+  std::string format = "native", device = "cpu";
   int bits = 4, group = 128;
   bool asym = false, act_order = false, static_groups = false, no_clip = false, json = false;
   ptq::CalibrationParams calibration{.nsamples = 128, .seqlen = 0, .seed = 0};  // seqlen 0: the method's default
@@ -229,6 +236,7 @@ struct QuantizeArgs {
 int run_quantize(const QuantizeArgs& a) {
   ptq::check(!fs::exists(a.out), a.out, "", "already exists; choose a new output folder");
   const ptq::CheckpointFormat format = ptq::parse_format(a.format);
+  const ptq::Device device = ptq::parse_device(a.device);
   auto model = ptq::Qwen2Model::load(a.model);
   ptq::check(!ptq::load_quantization(model.dir()).has_value(), a.model, "quantization_config",
              "the model is already quantized");
@@ -242,6 +250,7 @@ int run_quantize(const QuantizeArgs& a) {
   if (!a.feed.empty()) opt.feed_quantized = a.feed == "quantized";
   opt.resume_dir = a.out + ".partial";
   opt.progress = !a.json;
+  opt.device = device;
   ptq::CalibrationParams cp = a.calibration;
   if (cp.seqlen == 0) cp.seqlen = ptq::default_calibration(opt.method).seqlen;
   std::vector<std::vector<std::int32_t>> calib;
@@ -268,7 +277,8 @@ int run_quantize(const QuantizeArgs& a) {
   nlohmann::ordered_json j{{"method", a.method}, {"scheme", ptq::config_name(opt.spec)}, {"model", a.model},
                            {"out", a.out}, {"quant_seconds", rep.seconds}, {"resumed_layers", rep.resumed_layers},
                            {"linear_bytes_before", rep.bytes_before}, {"linear_bytes_after", rep.bytes_after},
-                           {"peak_rss_bytes", peak_rss_bytes()}};
+                           {"peak_rss_bytes", peak_rss_bytes()}, {"device", rep.device},
+                           {"peak_device_bytes", rep.peak_device_bytes}};
   if (a.json) {
     fmt::print("{}\n", j.dump());
   } else {
@@ -324,6 +334,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ppl->add_option("--max-windows", pa.max_windows, "gptq: score only the first K windows; lm-eval: the first K pages");
   ppl->add_option("--batch-tokens", pa.batch_tokens, "Tokens per forward pass")->capture_default_str();
+  ppl->add_option("--device", pa.device, "cpu | cuda (the GPU model, bf16)")->capture_default_str();
   ppl->add_flag("--json", pa.json, "Print one JSON object");
 
   EvalArgs ea;
@@ -338,6 +349,7 @@ int main(int argc, char** argv) {
   eval->add_option("--batch-tokens", ea.batch_tokens, "Tokens per forward pass")->capture_default_str();
   eval->add_option("--log-samples", ea.log_samples, "Write every request's context, continuation, ll, is_greedy (JSONL)");
   eval->add_flag("--hellaswag-full", ea.hellaswag_full, "HellaSwag from the 10,042-row pre-processed file (approximate)");
+  eval->add_option("--device", ea.device, "cpu | cuda (the GPU model, bf16)")->capture_default_str();
   eval->add_flag("--json", ea.json, "Print one JSON object");
 
   QuantizeArgs qa;
@@ -360,6 +372,7 @@ int main(int argc, char** argv) {
   quantize->add_option("--feed", qa.feed, "Next layer's calibration input: quantized | full (default: GPTQ quantized, AWQ full)");
   quantize->add_option("--out", qa.out, "Output folder (must not exist)")->required();
   quantize->add_option("--format", qa.format, "Output layout: native | gptq (v1) | awq (GEMM)")->capture_default_str();
+  quantize->add_option("--device", qa.device, "Where GPTQ and AWQ run: cpu | cuda (RTN runs on the host)")->capture_default_str();
   quantize->add_flag("--json", qa.json, "Print one JSON object");
 
   std::string lb_results = "results", lb_format = "md", lb_lang = "en", lb_out;
@@ -391,6 +404,9 @@ int main(int argc, char** argv) {
   } catch (const ptq::Error& e) {
     fmt::print(stderr, "ptq: error: {}\n", e.what());
     return 2;
+  } catch (const std::exception& e) {  // the device (no CUDA device, out of device memory), the system
+    fmt::print(stderr, "ptq: error: {}\n", e.what());
+    return 1;
   }
   return 0;
 }

@@ -45,7 +45,24 @@ KernelCase make_kernel_case(std::int64_t t_len, std::int64_t hidden, std::int64_
   c.v = rounded(tkv, 1.0f);
   c.attn.resize(tq);
   ref::causal_attention(c.q.data(), c.k.data(), c.v.data(), c.attn.data(), heads, kv_heads, head_dim,
-                        ref::AttentionLayout::single(t_len));
+                        AttentionLayout::single(t_len));
+
+  // Segment 0: tokens [0, T/2); segment 1: a prefix of a third of the rest, then branches 1 and 2 (positions
+  // restart after the prefix in each branch).
+  const auto half_t = static_cast<std::int32_t>(t_len / 2), prefix = static_cast<std::int32_t>((t_len - t_len / 2) / 3);
+  c.segment_begin = {0, half_t, static_cast<std::int32_t>(t_len)};
+  const std::int32_t branch_len = (static_cast<std::int32_t>(t_len) - half_t - prefix) / 2;
+  for (std::int32_t t = 0; t < static_cast<std::int32_t>(t_len); ++t) {
+    const std::int32_t i = t - half_t;
+    const std::int32_t b = t < half_t || i < prefix ? 0 : i < prefix + branch_len ? 1 : 2;
+    c.branch.push_back(b);
+    c.positions.push_back(t < half_t ? t : b == 0 ? i : b == 1 ? i : i - branch_len);
+  }
+  c.attn_packed.resize(tq);
+  ref::causal_attention(c.q.data(), c.k.data(), c.v.data(), c.attn_packed.data(), heads, kv_heads, head_dim,
+                        AttentionLayout{c.segment_begin, c.branch});
+  c.rope_packed = c.rope_in;
+  ref::apply_rope(c.rope_packed.data(), t_len, heads, ref::RopeTable(c.positions, head_dim, c.theta));
 
   c.gate = rounded(ti, 2.0f);
   c.up = rounded(ti, 1.0f);
@@ -65,7 +82,7 @@ KernelCase make_kernel_case(std::int64_t t_len, std::int64_t hidden, std::int64_
   for (std::int64_t t = 0; t < t_len; ++t) c.targets.push_back(static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab))));
   c.targets[0] = static_cast<std::int32_t>(std::max_element(c.logits.begin(), c.logits.begin() + vocab) - c.logits.begin());
   const TensorRef wt{"w", DType::kF32, {vocab, hidden}, reinterpret_cast<const std::byte*>(w.data())};
-  std::vector<ref::TokenScore> scores(static_cast<std::size_t>(t_len));
+  std::vector<TokenScore> scores(static_cast<std::size_t>(t_len));
   ref::target_logprobs(hs.data(), t_len, wt, c.targets, scores);
   for (const auto& s : scores) {
     c.logprob.push_back(s.logprob);

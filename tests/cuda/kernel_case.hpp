@@ -14,6 +14,9 @@ struct KernelCase {
   std::vector<float> x, norm_weight, normed;           // RMSNorm: x (T, H) float32 -> normed (T, H)
   std::vector<float> rope_in, rope_out;                // RoPE on (T, heads, d), positions 0..T-1
   std::vector<float> q, k, v, attn;                    // attention: q (T, heads, d), k/v (T, kv_heads, d) -> attn
+  // A packed pass over the same tokens: two segments, the second a prefix and two branches (AttentionLayout).
+  std::vector<std::int32_t> segment_begin, branch, positions;
+  std::vector<float> attn_packed, rope_packed;         // attention and RoPE (of rope_in) under that packing
   std::vector<float> gate, up, swiglu;                 // SwiGLU on (T, I = 4H)
   std::vector<float> logits;                           // (T, V) = hidden · Wᵀ, float32
   std::vector<std::int32_t> targets;                   // (T)

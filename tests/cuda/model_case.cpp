@@ -35,6 +35,22 @@ ModelCase make_model_case(const std::string& model_dir, std::int64_t t_len, CpuM
     c.logprob.push_back(s.logprob);
     c.greedy.push_back(s.is_greedy ? 1 : 0);
   }
+  // Segment 0: the first third of the ids; segment 1: a prefix of the next third, then two branches (the rest split
+  // in two) that each restart their positions after the prefix.
+  const auto n = static_cast<std::int32_t>(c.ids.size()), third = n / 3, branch = (n - 2 * third) / 2;
+  c.batch.ids = c.ids;
+  c.batch.layout.segment_begin = {0, third, n};
+  for (std::int32_t t = 0; t < n; ++t) {
+    const std::int32_t i = t - third, b = t < 2 * third ? 0 : t < 2 * third + branch ? 1 : 2;
+    c.batch.layout.branch.push_back(b);
+    c.batch.positions.push_back(t < third ? t : b < 2 ? i : i - branch);
+    c.batch.rows.push_back(t);
+    c.batch.targets.push_back(c.targets[static_cast<std::size_t>(t)]);
+  }
+  for (const auto& s : model->score(c.batch)) {
+    c.batch_logprob.push_back(s.logprob);
+    c.batch_greedy.push_back(s.is_greedy ? 1 : 0);
+  }
   c.image = image_of(*model);
   c.model = std::move(model);
   return c;

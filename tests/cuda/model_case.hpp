@@ -3,6 +3,7 @@
 // states and scores; and synthetic Qwen2.5-shaped models for the GPU benchmarks.
 #pragma once
 
+#include "ptq/kernels/score_batch.hpp"
 #include "ptq/model/image.hpp"
 
 #include <cstdint>
@@ -19,6 +20,11 @@ struct ModelCase {
   std::vector<float> hidden;              // (T, H) final-norm hidden states, CPU float32 reference
   std::vector<float> logprob;             // (T)
   std::vector<int> greedy;                // (T)
+  // A packed pass (the evaluation harness's kind): two segments of the ids above, the second a prefix and two
+  // branches with restarted positions, every position scored; the CPU model's scores of it.
+  ScoreBatch batch;
+  std::vector<float> batch_logprob;
+  std::vector<int> batch_greedy;
   std::vector<std::vector<std::int32_t>> calibration;  // random windows (GPTQ)
   std::string name;
 };

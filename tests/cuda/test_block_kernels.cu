@@ -27,14 +27,13 @@ int check(std::uint64_t seed) {
     const DeviceBuffer<float> x(c.x), w(c.norm_weight);
     DeviceBuffer<T> out(c.normed.size());
     out.poison();
-    rms_norm_kernel<256, T><<<static_cast<unsigned>(t), 256>>>(x.get(), h, w.get(), c.eps, out.get());
+    CUDA_OK(rms_norm(x.get(), t, h, w.get(), c.eps, out.get()));
     CUDA_OK(cudaDeviceSynchronize());
     failures += !compare("rms_norm" + dt, to_float(out.download()), c.normed, 2 * u);
   }
   {
     DeviceBuffer<T> x(to_dtype<T>(c.rope_in));
-    bias_rope_kernel<T><<<blocks_for(t * c.heads * c.head_dim / 2, 256), 256>>>(
-        x.get(), t, static_cast<int>(c.heads), static_cast<int>(c.head_dim), nullptr, c.theta);
+    CUDA_OK(bias_rope(x.get(), t, static_cast<int>(c.heads), static_cast<int>(c.head_dim), nullptr, c.theta, nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     failures += !compare("rope" + dt, to_float(x.download()), c.rope_out, 2 * u);
   }
@@ -47,11 +46,28 @@ int check(std::uint64_t seed) {
     CUDA_OK(cudaDeviceSynchronize());
     failures += !compare("causal_attention" + dt, to_float(out.download()), c.attn, 8 * u);
   }
+  {  // a packed pass: two segments, branches, restarted positions
+    DeviceBuffer<T> x(to_dtype<T>(c.rope_in));
+    const DeviceBuffer<std::int32_t> positions(c.positions), branch(c.branch);
+    std::vector<std::int32_t> start;
+    for (std::size_t s = 0; s + 1 < c.segment_begin.size(); ++s)
+      for (std::int32_t i = c.segment_begin[s]; i < c.segment_begin[s + 1]; ++i) start.push_back(c.segment_begin[s]);
+    const DeviceBuffer<std::int32_t> starts(start);
+    CUDA_OK(bias_rope(x.get(), t, static_cast<int>(c.heads), static_cast<int>(c.head_dim), nullptr, c.theta, positions.get()));
+    CUDA_OK(cudaDeviceSynchronize());
+    failures += !compare("rope packed" + dt, to_float(x.download()), c.rope_packed, 2 * u);
+    const DeviceBuffer<T> q(to_dtype<T>(c.q)), k(to_dtype<T>(c.k)), v(to_dtype<T>(c.v));
+    DeviceBuffer<T> out(c.attn_packed.size());
+    out.poison();
+    CUDA_OK(causal_attention(q.get(), k.get(), v.get(), out.get(), t, static_cast<int>(c.heads),
+                             static_cast<int>(c.kv_heads), static_cast<int>(c.head_dim), {starts.get(), branch.get()}));
+    CUDA_OK(cudaDeviceSynchronize());
+    failures += !compare("causal_attention packed" + dt, to_float(out.download()), c.attn_packed, 8 * u);
+  }
   {
     DeviceBuffer<T> gate(to_dtype<T>(c.gate));
     const DeviceBuffer<T> up(to_dtype<T>(c.up));
-    swiglu_kernel<T><<<blocks_for(static_cast<std::int64_t>(c.gate.size()), 256), 256>>>(
-        gate.get(), up.get(), static_cast<std::int64_t>(c.gate.size()));
+    CUDA_OK(swiglu(gate.get(), up.get(), static_cast<std::int64_t>(c.gate.size())));
     CUDA_OK(cudaDeviceSynchronize());
     failures += !compare("swiglu" + dt, to_float(gate.download()), c.swiglu, 2 * u);
   }

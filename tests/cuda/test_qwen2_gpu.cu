@@ -10,6 +10,7 @@
 #include "cuda_test.cuh"
 #include "model_case.hpp"
 #include "ptq/model/cuda/qwen2.cuh"
+#include "ptq/model/device.hpp"
 #include "ptq/pipeline/cuda/awq.cuh"
 #include "ptq/pipeline/cuda/quantize.cuh"
 
@@ -17,7 +18,7 @@ namespace {
 
 using namespace ptq::cuda_test;
 
-double mean_abs_diff(const std::vector<ptq::cuda::TokenLogprob>& a, const std::vector<float>& b) {
+double mean_abs_diff(const std::vector<ptq::TokenScore>& a, const std::vector<float>& b) {
   double d = 0;
   for (std::size_t t = 0; t < a.size(); ++t) d += std::isfinite(a[t].logprob) ? std::fabs(a[t].logprob - b[t]) : INFINITY;
   return d / static_cast<double>(a.size());
@@ -38,13 +39,21 @@ int check_model(const ModelCase& c, std::size_t* bytes) {
   for (std::size_t t = 0; t < scores.size(); ++t) {
     finite = finite && std::isfinite(scores[t].logprob);
     diff += std::fabs(scores[t].logprob - c.logprob[t]);
-    greedy_same += scores[t].greedy == c.greedy[t];
+    greedy_same += (scores[t].is_greedy ? 1 : 0) == c.greedy[t];
   }
   diff /= static_cast<double>(scores.size());
   const bool ok = finite && diff <= (kBf16 ? 0.05 : 0.02);
   std::printf("%-6s %s log-probs: mean |diff| %.4f nats over %zu tokens, greedy flags equal %d\n", ok ? "ok" : "FAILED",
               name.c_str(), diff, scores.size(), greedy_same);
-  return failures + !ok;
+  // The packed pass (segments, branches, restarted positions) against the CPU model's scores of the same batch.
+  const std::vector<ptq::TokenScore> packed = gpu.score(c.batch);
+  double packed_diff = 0;
+  for (std::size_t r = 0; r < packed.size(); ++r) packed_diff += std::fabs(packed[r].logprob - c.batch_logprob[r]);
+  packed_diff /= static_cast<double>(std::max<std::size_t>(packed.size(), 1));
+  const bool packed_ok = packed.size() == c.batch_logprob.size() && packed_diff <= (kBf16 ? 0.05 : 0.02);
+  std::printf("%-6s %s packed pass: mean |diff| %.4f nats over %zu rows\n", packed_ok ? "ok" : "FAILED", name.c_str(),
+              packed_diff, packed.size());
+  return failures + !ok + !packed_ok;
 }
 
 }  // namespace
@@ -64,6 +73,20 @@ int main(int argc, char** argv) {
   failures += check_model<__nv_bfloat16, ptq::W8PerChannelSym>(q8, &w8);
   std::printf("device weight bytes: dense %zu, W4 g128 %zu, W8 per channel %zu\n", dense, w4, w8);
   failures += !(w4 < w8 && w8 < dense);
+  {  // the bridge host code uses (model/device.hpp): the GPU model chosen at run time by the packed scheme
+    const ptq::QuantSpec spec = ptq::spec_of<ptq::W4G128Sym>();
+    const auto dev = ptq::make_cuda_model(rtn.image, &spec);
+    const std::vector<ptq::TokenScore> s = dev->score(rtn.batch);
+    double d = 0;
+    for (std::size_t r = 0; r < s.size(); ++r) d += std::fabs(s[r].logprob - rtn.batch_logprob[r]);
+    d /= static_cast<double>(std::max<std::size_t>(s.size(), 1));
+    const ptq::DeviceMemory m = dev->memory();
+    const bool ok = s.size() == rtn.batch_logprob.size() && d <= 0.05 && m.weight_bytes == w4 && !m.device.empty() &&
+                    m.model_bytes >= m.weight_bytes && m.peak_bytes >= m.model_bytes;
+    std::printf("%-6s make_cuda_model (%s): packed pass mean |diff| %.4f nats; weights %zu, model %zu, peak %zu bytes\n",
+                ok ? "ok" : "FAILED", m.device.c_str(), d, m.weight_bytes, m.model_bytes, m.peak_bytes);
+    failures += !ok;
+  }
 
   // GPTQ and AWQ on the GPU vs on the CPU (same calibration windows, same sequence: seed 1 everywhere).
   double rtn_vs_dense = 0;

@@ -50,6 +50,21 @@ TEST_CASE("summaries: ranks by perplexity, deltas against FP16, failed rows last
     } else if (s["status"] == "ok") {
       CHECK(s["weight_mb"].get<double>() < rows[0]["weight_mb"].get<double>() + 10);  // sanity: same model
     }
+  // A row evaluated on the GPU shows its device memory (the VRAM columns), not the host's.
+  auto records = ptq::load_records(data_dir() / "leaderboard/records");
+  auto& gpu = records.front();
+  gpu["device"] = "cuda";
+  gpu["memory"]["device"] = {{"name", "GPU"}, {"model_bytes", 5.5e9}, {"peak_bytes", 7.25e9}, {"weight_bytes", 5.4e9}};
+  const auto shown = ptq::summarize(records);
+  for (const auto& s : shown)
+    if (s["row"] == gpu["row"]) {
+      CHECK(s["device"] == "cuda");
+      CHECK(s["model_mb"].get<double>() == 5500.0);
+      CHECK(s["peak_mb"].get<double>() == 7250.0);
+      CHECK(s["weight_mb"].get<double>() == 5400.0);
+    } else {
+      CHECK(s["device"] == "cpu");  // records without a device field were evaluated on the CPU
+    }
   PTQ_REQUIRE_ERROR(ptq::render_leaderboard({}, "pdf"), "--format", "pdf");
   PTQ_REQUIRE_ERROR(ptq::load_records(data_dir() / "leaderboard/missing"), "not a folder");
 }

@@ -73,6 +73,32 @@ TEST_CASE("packed codes and grids round-trip exactly for every bit width", "[qua
       for (std::int64_t r = 0; r < n; ++r)
         for (std::int64_t c = 0; c < k; ++c)
           REQUIRE(deq[r * k + c] == ptq::dequantize_code(codes[r * k + c], p.params(r, p.group_of(c))));
+      // The GPU packer builds each word on its own (bitstream_word, one thread a word): the same words. The view
+      // (what the GPU reads) reads the same codes and zero points.
+      const ptq::PackedView view = p.view();
+      for (std::int64_t r = 0; r < n; ++r) {
+        std::vector<std::uint8_t> row(codes.begin() + r * k, codes.begin() + (r + 1) * k);
+        for (std::int64_t w = 0; w < p.words_per_row(); ++w)
+          REQUIRE(ptq::bitstream_word(row.data(), k, bits, w) == p.qweight[r * p.words_per_row() + w]);
+        for (std::int64_t c = 0; c < k; c += 7) REQUIRE(static_cast<int>(view.code(r, c)) == codes[r * k + c]);
+        for (std::int64_t g = 0; g < p.groups(); ++g) REQUIRE(static_cast<int>(view.zero(r, g)) == p.params(r, g).zero);
+      }
+      // Arrays back from another device become the same PackedWeight; arrays of the wrong size are refused by name.
+      ptq::PackedArrays a{bits, group, false, n, k, p.qweight, p.qzeros, {}, {}};
+      for (const ptq::fp16 s : p.scales) a.scales.push_back(s.bits);
+      const ptq::PackedWeight back = ptq::packed_weight(a, "layer");
+      REQUIRE((back.qweight == p.qweight && back.qzeros == p.qzeros && back.spec == p.spec));
+      for (std::size_t i = 0; i < p.scales.size(); ++i) REQUIRE(back.scales[i].bits == p.scales[i].bits);
+      a.qweight.pop_back();
+      REQUIRE_THROWS_WITH(ptq::packed_weight(a, "model.layers.0.mlp.up_proj"),
+                          Catch::Contains("model.layers.0.mlp.up_proj") && Catch::Contains("do not fit"));
+      // Overwriting a code clears the bits that were there (codes straddling two words included).
+      p.set_code(n - 1, k - 1, 0);
+      p.set_code(n - 1, k - 1, (1 << bits) - 1);
+      REQUIRE(p.code(n - 1, k - 1) == (1 << bits) - 1);
+      p.set_code(n - 1, 10, (1 << bits) - 1);
+      p.set_code(n - 1, 10, 1);
+      REQUIRE((p.code(n - 1, 10) == 1 && p.code(n - 1, 9) == codes[(n - 1) * k + 9] && p.code(n - 1, 11) == codes[(n - 1) * k + 11]));
     }
 }
 

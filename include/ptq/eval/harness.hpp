@@ -122,8 +122,9 @@ inline std::size_t char_count(std::string_view s) {
 }  // namespace detail
 
 /// Scores the first `opt.limit` docs of `task` and computes its metrics.
-inline TaskResult evaluate_task(const Qwen2Model& model, const Tokenizer& tok, const TaskData& task,
-                                const EvalOptions& opt) {
+template <class Model>
+  requires ScoringModel<std::remove_reference_t<Model>>
+TaskResult evaluate_task(Model&& model, const Tokenizer& tok, const TaskData& task, const EvalOptions& opt) {
   TaskResult result{task.name, task.data, task.docs.size(), task.skipped, {}, {}};
   // The docs to score: the first `limit` of the task, or, for MMLU, of each subject (lm-eval applies --limit
   // to every subtask).

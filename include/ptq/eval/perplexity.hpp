@@ -32,8 +32,10 @@ struct PerplexityResult {
 };
 
 /// GPTQ protocol on already tokenized text; `max_windows` > 0 scores only the first windows.
-inline PerplexityResult perplexity_gptq(const Qwen2Model& model, std::span<const std::int32_t> ids, std::int64_t seqlen,
-                                        std::int64_t max_windows, const ScoringOptions& opt) {
+template <class Model>
+  requires ScoringModel<std::remove_reference_t<Model>>
+PerplexityResult perplexity_gptq(Model&& model, std::span<const std::int32_t> ids, std::int64_t seqlen,
+                                 std::int64_t max_windows, const ScoringOptions& opt) {
   check(seqlen >= 2, "", "seqlen", "must be at least 2, got {}", seqlen);
   std::int64_t windows = static_cast<std::int64_t>(ids.size()) / seqlen;
   check(windows > 0, "", "seqlen", "the text has {} tokens, fewer than one window of {}", ids.size(), seqlen);
@@ -90,8 +92,10 @@ inline std::vector<ScoreSegment> rolling_windows(std::span<const std::int32_t> t
 }
 
 /// lm-eval protocol over pages (original, not yet detokenized). `max_documents` > 0 scores only the first pages.
-inline PerplexityResult perplexity_lm_eval(const Qwen2Model& model, const Tokenizer& tok, const std::vector<std::string>& pages,
-                                           std::int64_t max_length, std::int64_t max_documents, const ScoringOptions& opt) {
+template <class Model>
+  requires ScoringModel<std::remove_reference_t<Model>>
+PerplexityResult perplexity_lm_eval(Model&& model, const Tokenizer& tok, const std::vector<std::string>& pages,
+                                    std::int64_t max_length, std::int64_t max_documents, const ScoringOptions& opt) {
   check(max_length >= 1, "", "max_length", "must be positive, got {}", max_length);
   const std::int32_t prefix = prefix_token(tok, model.config());
   PerplexityResult r;

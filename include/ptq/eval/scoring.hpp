@@ -9,11 +9,12 @@
 #pragma once
 
 #include "ptq/core/progress.hpp"
-#include "ptq/model/qwen2.hpp"
+#include "ptq/model/backend.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 namespace ptq {
@@ -59,8 +60,11 @@ struct ScoringOptions {
   static constexpr std::array<std::string_view, 2> field_names{"batch_tokens", "progress"};
 };
 
-inline ScoreTotals score_segments(const Qwen2Model& model, const std::vector<ScoreSegment>& segments,
-                                  std::size_t num_outputs, const ScoringOptions& opt, const std::string& label) {
+/// Scores `segments` on any backend (model/backend.hpp), packing them into forward passes.
+template <class Model>
+  requires ScoringModel<std::remove_reference_t<Model>>
+ScoreTotals score_segments(Model&& model, const std::vector<ScoreSegment>& segments, std::size_t num_outputs,
+                           const ScoringOptions& opt, const std::string& label) {
   ScoreTotals totals(num_outputs);
   std::vector<std::size_t> order(segments.size());
   std::iota(order.begin(), order.end(), 0);
@@ -69,40 +73,31 @@ inline ScoreTotals score_segments(const Qwen2Model& model, const std::vector<Sco
   double all_tokens = 0;
   for (const auto& s : segments) all_tokens += static_cast<double>(s.tokens.size());
   Progress progress(label, all_tokens, "tok", opt.progress);
-  const std::int64_t hidden = model.config().hidden_size;
 
   for (std::size_t next = 0; next < order.size();) {
     // Pack whole segments up to the token budget (at least one).
-    std::vector<std::int32_t> ids, positions;
-    ref::AttentionLayout layout;
-    layout.segment_begin.push_back(0);
-    std::vector<std::int32_t> rows, targets;
+    ScoreBatch batch;
+    batch.layout.segment_begin.push_back(0);
     std::vector<std::size_t> outputs;
     while (next < order.size()) {
       const ScoreSegment& s = segments[order[next]];
-      if (!ids.empty() && static_cast<std::int64_t>(ids.size() + s.tokens.size()) > opt.batch_tokens) break;
-      const auto offset = static_cast<std::int32_t>(ids.size());
-      ids.insert(ids.end(), s.tokens.begin(), s.tokens.end());
-      positions.insert(positions.end(), s.positions.begin(), s.positions.end());
-      layout.branch.insert(layout.branch.end(), s.branch.begin(), s.branch.end());
-      layout.segment_begin.push_back(static_cast<std::int32_t>(ids.size()));
+      if (!batch.ids.empty() && static_cast<std::int64_t>(batch.ids.size() + s.tokens.size()) > opt.batch_tokens) break;
+      const auto offset = static_cast<std::int32_t>(batch.ids.size());
+      batch.ids.insert(batch.ids.end(), s.tokens.begin(), s.tokens.end());
+      batch.positions.insert(batch.positions.end(), s.positions.begin(), s.positions.end());
+      batch.layout.branch.insert(batch.layout.branch.end(), s.branch.begin(), s.branch.end());
+      batch.layout.segment_begin.push_back(static_cast<std::int32_t>(batch.ids.size()));
       for (std::size_t r = 0; r < s.rows.size(); ++r) {
-        rows.push_back(offset + s.rows[r]);
-        targets.push_back(s.targets[r]);
+        batch.rows.push_back(offset + s.rows[r]);
+        batch.targets.push_back(s.targets[r]);
         outputs.push_back(s.outputs[r]);
       }
       ++next;
     }
-    progress.advance(static_cast<double>(ids.size()));
-    if (rows.empty()) continue;
-    const Buffer<float> hs = model.hidden_states(ids, positions, layout);
-    Buffer<float> gathered(rows.size() * static_cast<std::size_t>(hidden));
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      std::copy_n(hs.data() + rows[r] * hidden, hidden, gathered.data() + r * hidden);
-    std::vector<ref::TokenScore> scores(rows.size());
-    ref::target_logprobs(gathered.data(), static_cast<std::int64_t>(rows.size()), model.weights().lm_head, targets,
-                         scores);
-    for (std::size_t r = 0; r < rows.size(); ++r) {
+    progress.advance(static_cast<double>(batch.ids.size()));
+    if (batch.rows.empty()) continue;
+    const std::vector<TokenScore> scores = model.score(batch);
+    for (std::size_t r = 0; r < scores.size(); ++r) {
       totals.loglikelihood[outputs[r]] += scores[r].logprob;
       totals.is_greedy[outputs[r]] &= static_cast<std::uint8_t>(scores[r].is_greedy);
       totals.tokens[outputs[r]] += 1;

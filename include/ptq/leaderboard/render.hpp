@@ -78,9 +78,13 @@ inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann:
     }
     for (std::string_view c : kMmluCategories)
       s["mmlu_" + std::string(c)] = number_at(r, {"tasks", "mmlu", "categories", std::string(c).c_str(), "value"});
-    for (const auto& [key, field] : {std::pair{"model_mb", "model_rss_bytes"}, {"peak_rss_mb", "peak_rss_bytes"},
-                                     {"weight_mb", "weight_bytes"}}) {
-      const auto b = number_at(r, {"memory", field});
+    // The memory of the device that evaluated the row: resident host memory (cpu), device memory (cuda: VRAM).
+    s["device"] = r.value("device", "cpu");
+    const bool vram = detail::find_path(r, {"memory", "device"}) != nullptr;
+    for (const auto& [key, host, device] : {std::tuple{"model_mb", "model_rss_bytes", "model_bytes"},
+                                            {"peak_mb", "peak_rss_bytes", "peak_bytes"},
+                                            {"weight_mb", "weight_bytes", "weight_bytes"}}) {
+      const auto b = vram ? number_at(r, {"memory", "device", device}) : number_at(r, {"memory", host});
       s[key] = b.is_null() ? b : nlohmann::ordered_json(b.get<double>() / 1e6);
     }
     s["quant_seconds"] = number_at(r, {"quantization", "seconds"});
@@ -117,14 +121,14 @@ namespace detail {
 
 struct Strings {
   const char *overview, *tasks, *acc_both, *mmlu, *averages, *failed, *environment, *rank, *method, *scheme, *ppl,
-      *avg, *dppl, *dacc, *model_mem, *rss, *weights, *qtime, *wall, *status, *error, *key, *value, *notes, *mmlu_all, *stem,
+      *avg, *dppl, *dacc, *device, *model_mem, *rss, *weights, *qtime, *wall, *status, *error, *key, *value, *notes, *mmlu_all, *stem,
       *humanities, *social, *other, *avg6, *avg6_acc, *rows_avg, *chart_ppl, *chart_acc, *chart_delta;
 };
 
 inline constexpr Strings kEn{
     "Overview", "Tasks (headline metric, ± standard error; change against FP16 in parentheses)",
     "acc and acc_norm", "MMLU by category (acc)", "Averages", "Failed rows", "Environment", "Rank", "Method",
-    "Scheme", "WikiText-2 PPL", "Avg acc (6 tasks)", "ΔPPL vs FP16", "ΔAcc vs FP16", "Model memory (MB)", "Peak RSS (MB)",
+    "Scheme", "WikiText-2 PPL", "Avg acc (6 tasks)", "ΔPPL vs FP16", "ΔAcc vs FP16", "Device", "Model memory (MB)", "Peak memory (MB)",
     "Weights (MB)", "Quant time (s)", "Wall time (s)", "Status", "Error", "Item", "Value", "Notes", "MMLU", "STEM",
     "Humanities", "Social sciences", "Other", "avg6 (headline metrics)", "avg6_acc (acc everywhere)",
     "lm_eval_rows (the original table's style)", "WikiText-2 perplexity (lower is better)",
@@ -133,7 +137,7 @@ inline constexpr Strings kEn{
 inline constexpr Strings kZh{
     "总览", "各任务结果（主指标 ± 标准误；括号内为相对 FP16 的变化）", "acc 与 acc_norm", "MMLU 分类结果（acc）", "平均值",
     "失败的条目", "运行环境", "排名", "方法", "量化方案", "WikiText-2 困惑度", "平均准确率（6 项任务）", "困惑度变化（相对 FP16）",
-    "准确率变化（相对 FP16）", "模型内存 (MB)", "峰值内存 (MB)", "权重大小 (MB)", "量化耗时 (秒)", "总耗时 (秒)", "状态", "错误", "项目", "值", "说明",
+    "准确率变化（相对 FP16）", "设备", "模型内存 (MB)", "峰值内存 (MB)", "权重大小 (MB)", "量化耗时 (秒)", "总耗时 (秒)", "状态", "错误", "项目", "值", "说明",
     "MMLU", "理工科 (STEM)", "人文 (Humanities)", "社会科学 (Social sciences)", "其他 (Other)", "avg6（主指标平均）",
     "avg6_acc（均用 acc）", "lm_eval_rows（原表口径）", "WikiText-2 困惑度（越低越好）", "六项任务平均准确率", "各任务相对 FP16 的变化（百分点）"};
 
@@ -168,14 +172,15 @@ inline Sections build_sections(const std::vector<nlohmann::ordered_json>& record
     if (s["row"] == "fp16" && s["status"] == "ok") base = &s;
   auto name = [](const nlohmann::ordered_json& s) { return s["label"].get<std::string>(); };
 
-  Table overview{{t.rank, t.method, t.scheme, t.ppl, t.avg, t.dppl, t.dacc, t.model_mem, t.rss, t.weights, t.qtime}, {}};
+  Table overview{{t.rank, t.method, t.scheme, t.ppl, t.avg, t.dppl, t.dacc, t.device, t.model_mem, t.rss, t.weights, t.qtime},
+                 {}};
   for (const auto& s : rows)
     if (s["status"] == "ok")
       overview.second.push_back({s["rank"].is_number() ? std::to_string(s["rank"].get<int>()) : "—", name(s),
                                  s["scheme"].get<std::string>(), fixed(s["ppl"], 2), fixed(s["avg6"], 4),
                                  signed_fixed(s["ppl_delta"], 2), signed_fixed(s["avg6_delta"], 4),
-                                 fixed(s["model_mb"], 1), fixed(s["peak_rss_mb"], 1), fixed(s["weight_mb"], 2),
-                                 fixed(s["quant_seconds"], 1)});
+                                 s["device"].get<std::string>(), fixed(s["model_mb"], 1), fixed(s["peak_mb"], 1),
+                                 fixed(s["weight_mb"], 2), fixed(s["quant_seconds"], 1)});
   out.tables.push_back({t.overview, std::move(overview)});
 
   Table tasks{{t.method}, {}};
@@ -236,9 +241,11 @@ inline Sections build_sections(const std::vector<nlohmann::ordered_json>& record
                "acc, Winogrande acc). avg6_acc: the same with acc everywhere. lm_eval_rows: the mean of every metric "
                "row lm-eval prints for these tasks (acc and acc_norm rows, MMLU's groups and 57 subjects), the "
                "original table's style.",
-               "PPL: WikiText-2 test, GPTQ protocol (\"\\n\\n\"-joined, non-overlapping windows). Model memory: the "
-               "resident memory that loading the model added, measured (every weight is read at load). Peak RSS: "
-               "the evaluation process's measured peak (model and every evaluation). Weights: the bytes the forward "
+               "PPL: WikiText-2 test, GPTQ protocol (\"\\n\\n\"-joined, non-overlapping windows). Memory is the "
+               "evaluating device's. cpu rows: model memory is the resident memory that loading the model added, "
+               "measured (every weight is read at load), peak the evaluation process's measured peak RSS (model and "
+               "every evaluation). cuda rows (VRAM): model memory is the device memory the model's upload took, peak "
+               "the most device memory in use during the evaluation (cudaMemGetInfo). Weights: the bytes the forward "
                "pass reads. Rank: by perplexity."};
   return out;
 }

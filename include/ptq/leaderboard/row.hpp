@@ -1,7 +1,7 @@
 /// @file One leaderboard row as a program: quantize (when the row has a method), evaluate, write the record.
 ///
 ///   int main(int argc, char** argv) {
-///     return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("gptq", ptq::Method::kGptq));
+///     return ptq::run_row(argc, argv, ptq::row_of<ptq::W4G128Sym>("gptq", ptq::Gptq{}));
 ///   }
 ///
 /// Steps: load the model; quantize with the row's scheme and algorithm on WikiText-2 validation calibration
@@ -20,6 +20,7 @@
 #include "ptq/core/memory.hpp"
 #include "ptq/eval/wikitext.hpp"
 #include "ptq/leaderboard/record.hpp"
+#include "ptq/model/backend.hpp"
 #include "ptq/model/save.hpp"
 #include "ptq/pipeline/quantize.hpp"
 
@@ -46,13 +47,19 @@ struct RowSpec {
   std::optional<CalibrationParams> calibration;  // default: the method's (default_calibration)
 };
 
-/// A row whose scheme is a compile-time QuantScheme.
-template <QuantSchemeLike Scheme>
-RowSpec row_of(std::string key, std::optional<Method> method, std::string label = "") {
-  RowSpec r{std::move(key), std::move(label), method, spec_of<Scheme>(), {}, {}, {}};
-  if (r.label.empty())
-    r.label = method ? fmt::format("{} ({})", method_name(*method), config_name(r.spec)) : "FP16 (stored weights)";
+/// A quantized row: a scheme type × an algorithm type (Rtn, Gptq, Awq, carrying its parameters).
+template <QuantSchemeLike Scheme, Algorithm Alg>
+RowSpec row_of(std::string key, const Alg& algorithm, std::string label = "") {
+  RowSpec r{std::move(key), std::move(label), Alg::method, spec_of<Scheme>(), {}, {}, {}};
+  if constexpr (std::is_same_v<Alg, Gptq>) r.gptq = algorithm.params;
+  if constexpr (std::is_same_v<Alg, Awq>) r.awq = algorithm.params;
+  if (r.label.empty()) r.label = fmt::format("{} ({})", method_name(Alg::method), config_name(r.spec));
   return r;
+}
+
+/// The unquantized baseline row: the model as stored.
+inline RowSpec baseline_row(std::string key, std::string label) {
+  return {std::move(key), std::move(label), std::nullopt, {}, {}, {}, {}};
 }
 
 /// Where and how much to evaluate (the command line of every row binary).
@@ -67,6 +74,7 @@ struct RowOptions {
   std::string tasks = "mmlu,hellaswag,arc_easy,arc_challenge,piqa,winogrande";
   int nsamples = 0, calib_seqlen = 0;    // 0: the method's default
   std::int64_t batch_tokens = 2048;
+  std::string device = "cpu";            // where the evaluation runs: cpu | cuda
   bool progress = true;
   // Internal: the evaluation child.
   std::string evaluate_dir, evaluate_out;
@@ -86,6 +94,7 @@ inline void add_row_options(CLI::App& app, RowOptions& o) {
   app.add_option("--nsamples", o.nsamples, "Calibration windows (0: the method's default, 128)");
   app.add_option("--calib-seqlen", o.calib_seqlen, "Calibration window length (0: GPTQ 2048, AWQ 512)");
   app.add_option("--batch-tokens", o.batch_tokens, "Tokens per forward pass")->capture_default_str();
+  app.add_option("--device", o.device, "Where the model is evaluated: cpu | cuda (bf16)")->capture_default_str();
   app.add_flag("!--no-progress", o.progress, "No progress lines");
   app.add_option("--evaluate-checkpoint", o.evaluate_dir)->group("");  // internal: the evaluation child
   app.add_option("--eval-out", o.evaluate_out)->group("");
@@ -112,7 +121,8 @@ inline std::string eval_fingerprint(const fs::path& dir, const RowOptions& o) {
                                  {"files", files},
                                  {"data_dir", fs::absolute(o.data_dir).lexically_normal().string()},
                                  {"ppl_seqlen", o.ppl_seqlen}, {"ppl_windows", o.ppl_windows},
-                                 {"limit", o.limit}, {"mmlu_fewshot", o.mmlu_fewshot}, {"batch_tokens", o.batch_tokens}};
+                                 {"limit", o.limit}, {"mmlu_fewshot", o.mmlu_fewshot}, {"batch_tokens", o.batch_tokens},
+                                 {"device", o.device}};
   return j.dump(2) + "\n";
 }
 
@@ -146,10 +156,11 @@ class EvalSteps {
   int resumed_ = 0;
 };
 
-/// Perplexity and tasks of the checkpoint in `dir`, with this process's peak memory (the child's job); finished
-/// steps are kept in `steps_dir` (EvalSteps).
+/// Perplexity and tasks of the checkpoint in `dir` on `o.device`, with this process's peak memory (the child's job);
+/// finished steps are kept in `steps_dir` (EvalSteps).
 inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const RowOptions& o, const fs::path& steps_dir) {
   const auto t0 = std::chrono::steady_clock::now();
+  const Device device = parse_device(o.device);
   const std::size_t rss_before = current_rss_bytes();
   const auto model = Qwen2Model::load(dir);  // every weight is read (finite check): all of it resident
   const std::size_t model_rss = current_rss_bytes() - rss_before;
@@ -157,34 +168,42 @@ inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const Row
   const ScoringOptions scoring{o.batch_tokens, o.progress};
   EvalSteps steps(steps_dir, eval_fingerprint(model.dir(), o));
   nlohmann::ordered_json j;
-  j["ppl"] = steps.step("ppl", [&] {
-    const auto ids = tok.encode(read_corpus(fs::path(o.data_dir) / "wikitext-2-raw-v1/test.jsonl"));
-    const PerplexityResult p = perplexity_gptq(model, ids, o.ppl_seqlen, o.ppl_windows, scoring);
-    const auto total = static_cast<std::int64_t>(ids.size()) / o.ppl_seqlen;
-    return nlohmann::ordered_json{{"value", p.ppl},           {"protocol", "gptq"}, {"dataset", "wikitext-2-raw-v1 test"},
-                                  {"seqlen", p.seqlen},       {"windows", p.windows}, {"windows_available", total},
-                                  {"tokens", p.tokens},       {"limited", p.windows < total}};
-  });
-  EvalOptions eo;
-  eo.max_length = model.config().max_position_embeddings;
-  eo.limit = o.limit;
-  eo.scoring = scoring;
-  j["tasks"] = nlohmann::ordered_json::object();
-  for (const auto& name : split_list(o.tasks))
-    j["tasks"][name] = steps.step("task_" + name, [&] {
-      const auto t = std::chrono::steady_clock::now();
-      const TaskData data = load_task(name, o.data_dir, o.mmlu_fewshot);
-      const TaskResult r = evaluate_task(model, tok, data, eo);
-      std::string_view headline = "acc";
-      for (const auto& lt : kLeaderboardTasks)
-        if (lt.name == name) headline = lt.metric;
-      nlohmann::ordered_json jt =
-          task_json(r, data, headline, std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
-      if (name == "mmlu") jt["num_fewshot"] = o.mmlu_fewshot;
-      return jt;
+  with_device(model, device, [&](auto& m) {
+    j["ppl"] = steps.step("ppl", [&] {
+      const auto ids = tok.encode(read_corpus(fs::path(o.data_dir) / "wikitext-2-raw-v1/test.jsonl"));
+      const PerplexityResult p = perplexity_gptq(m, ids, o.ppl_seqlen, o.ppl_windows, scoring);
+      const auto total = static_cast<std::int64_t>(ids.size()) / o.ppl_seqlen;
+      return nlohmann::ordered_json{{"value", p.ppl},           {"protocol", "gptq"}, {"dataset", "wikitext-2-raw-v1 test"},
+                                    {"seqlen", p.seqlen},       {"windows", p.windows}, {"windows_available", total},
+                                    {"tokens", p.tokens},       {"limited", p.windows < total}};
     });
-  j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()},
-                 {"weight_bytes", model_weight_bytes(model)}};
+    EvalOptions eo;
+    eo.max_length = model.config().max_position_embeddings;
+    eo.limit = o.limit;
+    eo.scoring = scoring;
+    j["tasks"] = nlohmann::ordered_json::object();
+    for (const auto& name : split_list(o.tasks))
+      j["tasks"][name] = steps.step("task_" + name, [&] {
+        const auto t = std::chrono::steady_clock::now();
+        const TaskData data = load_task(name, o.data_dir, o.mmlu_fewshot);
+        const TaskResult r = evaluate_task(m, tok, data, eo);
+        std::string_view headline = "acc";
+        for (const auto& lt : kLeaderboardTasks)
+          if (lt.name == name) headline = lt.metric;
+        nlohmann::ordered_json jt =
+            task_json(r, data, headline, std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+        if (name == "mmlu") jt["num_fewshot"] = o.mmlu_fewshot;
+        return jt;
+      });
+    j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()},
+                   {"weight_bytes", model_weight_bytes(model)}};
+    if constexpr (std::is_same_v<std::decay_t<decltype(m)>, GpuModel>) {
+      const DeviceMemory dm = m.memory();  // the VRAM columns: what the model holds on the GPU and the most in use
+      j["memory"]["device"] = {{"name", dm.device}, {"model_bytes", dm.model_bytes}, {"peak_bytes", dm.peak_bytes},
+                               {"weight_bytes", dm.weight_bytes}};
+    }
+  });
+  j["device"] = o.device;
   j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   j["eval_resumed_steps"] = steps.resumed();
   return j;
@@ -213,7 +232,7 @@ inline nlohmann::ordered_json evaluate_in_child(const fs::path& dir, int argc, c
 }  // namespace detail
 
 /// main() of a row binary: parses the options, runs the row, writes its record. Exit 0 on success, 1 if the row
-/// failed (its record says why), 2 on bad options or input.
+/// failed (its record says why), 2 on bad options or input (an unknown --device, or cuda without a CUDA device).
 inline int run_row(int argc, char** argv, const RowSpec& row) {
   CLI::App app{fmt::format("ptq leaderboard row \"{}\": {}", row.key, row.label)};
   RowOptions o;
@@ -230,6 +249,12 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
     }
   }
 
+  try {
+    (void)parse_device(o.device);  // refused at once, before a long quantization
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ptq: error: {}\n", e.what());
+    return 2;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path results = o.results;
   fs::create_directories(results / "models");
@@ -243,10 +268,10 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
                     : *row.method == Method::kAwq ? fmt::format("{}", row.awq) : "";
   }
   fmt::print("ptq row {} ({})\n  model {}\n  data {}\n  results {}\n  perplexity: WikiText-2 test, GPTQ protocol, seqlen "
-             "{}, {} windows\n  tasks {} (limit {}; MMLU {}-shot)\n  threads {}\n",
+             "{}, {} windows\n  tasks {} (limit {}; MMLU {}-shot)\n  threads {}, evaluation on {}\n",
              row.key, row.label, o.model, o.data_dir, (results / (row.key + ".json")).string(), o.ppl_seqlen,
              o.ppl_windows ? std::to_string(o.ppl_windows) : "all", o.tasks, o.limit ? std::to_string(o.limit) : "none",
-             o.mmlu_fewshot, threads);
+             o.mmlu_fewshot, threads, o.device);
   std::vector<fs::path> partial;  // resume state of this row, removed once its record is written
   try {
     const fs::path model_dir = resolve_model_dir(o.model);
@@ -260,6 +285,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
       q.gptq = row.gptq;
       q.awq = row.awq;
       q.progress = o.progress;
+      q.device = parse_device(o.device);
       eval_dir = results / "models" / row.key;
       q.resume_dir = eval_dir.string() + ".partial";
       std::vector<std::vector<std::int32_t>> calib;
@@ -277,6 +303,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
       save_quantized(model, q.spec, eval_dir, {{"method", std::string(method_name(q.method))}, {"row", row.key}});
       partial.push_back(q.resume_dir);  // kept until the record is written: a crash in evaluation resumes every layer
       rec["quantization"] = {{"seconds", rep.seconds},           {"resumed_layers", rep.resumed_layers},
+                             {"device", rep.device},             {"peak_device_bytes", rep.peak_device_bytes},
                              {"peak_rss_bytes", peak_rss_bytes()}, {"linear_bytes_before", rep.bytes_before},
                              {"linear_bytes_after", rep.bytes_after}, {"checkpoint", eval_dir.string()}};
     }
@@ -284,7 +311,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
     const auto ev = detail::evaluate_in_child(eval_dir, argc, argv, eval_out);
     fs::remove(eval_out);
     partial.push_back(detail::eval_steps_dir(eval_out));
-    for (const char* k : {"ppl", "tasks", "memory", "eval_seconds", "eval_resumed_steps"}) rec[k] = ev[k];
+    for (const char* k : {"device", "ppl", "tasks", "memory", "eval_seconds", "eval_resumed_steps"}) rec[k] = ev[k];
     rec["averages"] = averages_json(rec["tasks"]);
     rec["status"] = "ok";
   } catch (const std::exception& e) {
@@ -294,7 +321,8 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
   }
   rec["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec["settings"] = {{"ppl_seqlen", o.ppl_seqlen}, {"ppl_windows", o.ppl_windows}, {"limit", o.limit},
-                     {"mmlu_fewshot", o.mmlu_fewshot}, {"tasks", o.tasks}, {"batch_tokens", o.batch_tokens}};
+                     {"mmlu_fewshot", o.mmlu_fewshot}, {"tasks", o.tasks}, {"batch_tokens", o.batch_tokens},
+                     {"device", o.device}};
   rec["reproducibility"] = {{"deterministic", true},
                             {"note", "fixed calibration seed; fixed reduction orders: the same numbers for any run "
                                      "and any thread count with the same ptq build and the same BLAS kernel "

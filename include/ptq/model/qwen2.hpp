@@ -6,7 +6,7 @@
 /// Embedding -> L x [RMSNorm -> q/k/v (+bias) -> RoPE -> causal GQA -> o_proj -> residual ->
 /// RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head, as Hugging Face Qwen2ForCausalLM.
 /// Packed calls (several sequences, or a shared prefix with several continuations) go through the
-/// hidden_states overload that takes positions and an AttentionLayout.
+/// hidden_states overload that takes positions and an AttentionLayout, or score(ScoreBatch).
 /// Limitations: no KV cache (evaluation is prefill-only; greedy generation recomputes the prefix).
 #pragma once
 
@@ -70,14 +70,14 @@ class Qwen2Model {
   [[nodiscard]] Buffer<float> hidden_states(std::span<const std::int32_t> ids) const {
     std::vector<std::int32_t> positions(ids.size());
     for (std::size_t t = 0; t < ids.size(); ++t) positions[t] = static_cast<std::int32_t>(t);
-    return hidden_states(ids, positions, ref::AttentionLayout::single(static_cast<std::int64_t>(ids.size())));
+    return hidden_states(ids, positions, AttentionLayout::single(static_cast<std::int64_t>(ids.size())));
   }
 
   /// Final-norm hidden states (T, H) for packed token ids (T) with their RoPE positions (T) and the
   /// attention layout (segments and branches): several sequences, or one prefix with several
   /// continuations, in one pass.
   [[nodiscard]] Buffer<float> hidden_states(std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
-                                            const ref::AttentionLayout& layout) const {
+                                            const AttentionLayout& layout) const {
     const auto t_len = static_cast<std::int64_t>(ids.size());
     const std::int64_t h = config_.hidden_size;
     check(positions.size() == ids.size() && layout.branch.size() == ids.size() && !layout.segment_begin.empty() &&
@@ -102,12 +102,29 @@ class Qwen2Model {
 
   /// log p(targets[t] | ids[0..t]) and whether targets[t] is the greedy token, for t < T, without
   /// materializing the logits.
-  [[nodiscard]] std::vector<ref::TokenScore> score(std::span<const std::int32_t> ids,
+  [[nodiscard]] std::vector<TokenScore> score(std::span<const std::int32_t> ids,
                                                    std::span<const std::int32_t> targets) const {
     check(targets.size() == ids.size(), "", "score", "{} targets for {} positions", targets.size(), ids.size());
     Buffer<float> hs = hidden_states(ids);
-    std::vector<ref::TokenScore> out(ids.size());
+    std::vector<TokenScore> out(ids.size());
     ref::target_logprobs(hs.data(), static_cast<std::int64_t>(ids.size()), weights_.lm_head, targets, out);
+    return out;
+  }
+
+  /// The scored rows of a packed forward pass (the evaluation harness's call, the same on every backend): only
+  /// those rows go through lm_head.
+  [[nodiscard]] std::vector<TokenScore> score(const ScoreBatch& b) const {
+    const auto t_len = static_cast<std::int64_t>(b.ids.size());
+    const std::int64_t h = config_.hidden_size;
+    check(b.rows.size() == b.targets.size(), "", "score", "{} rows for {} targets", b.rows.size(), b.targets.size());
+    const Buffer<float> hs = hidden_states(b.ids, b.positions, b.layout);
+    Buffer<float> gathered(b.rows.size() * static_cast<std::size_t>(h));
+    for (std::size_t r = 0; r < b.rows.size(); ++r) {
+      check(b.rows[r] >= 0 && b.rows[r] < t_len, "", "score", "row {} outside the {} tokens", b.rows[r], t_len);
+      std::copy_n(hs.data() + b.rows[r] * h, h, gathered.data() + r * h);
+    }
+    std::vector<TokenScore> out(b.rows.size());
+    ref::target_logprobs(gathered.data(), static_cast<std::int64_t>(b.rows.size()), weights_.lm_head, b.targets, out);
     return out;
   }
 
@@ -131,12 +148,12 @@ class Qwen2Model {
   }
   /// The same with another layer's weights (a working copy being quantized).
   void forward_layer(const Qwen2Layer& l, float* x, std::int64_t t_len, const LayerObserver* observer) const {
-    block(l, x, t_len, sequence_rope(t_len), ref::AttentionLayout::single(t_len), observer);
+    block(l, x, t_len, sequence_rope(t_len), AttentionLayout::single(t_len), observer);
   }
 
   /// Self-attention of one sequence: normed input (T, H) -> o_proj output (T, H), no residual.
   void attention(const Qwen2Layer& l, const float* normed, std::int64_t t_len, float* out) const {
-    attention(l, normed, t_len, sequence_rope(t_len), ref::AttentionLayout::single(t_len), out, nullptr);
+    attention(l, normed, t_len, sequence_rope(t_len), AttentionLayout::single(t_len), out, nullptr);
   }
 
   /// SwiGLU MLP: normed input (T, H) -> down_proj output (T, H), no residual.
@@ -172,7 +189,7 @@ class Qwen2Model {
   }
 
   void attention(const Qwen2Layer& l, const float* normed, std::int64_t t_len, const ref::RopeTable& rope,
-                 const ref::AttentionLayout& layout, float* out, const LayerObserver* observer) const {
+                 const AttentionLayout& layout, float* out, const LayerObserver* observer) const {
     const Qwen2Config& c = config_;
     const std::int64_t qd = c.q_dim(), kvd = c.kv_dim();
     Buffer<float> q(static_cast<std::size_t>(t_len * qd)), k(static_cast<std::size_t>(t_len * kvd)),
@@ -190,7 +207,7 @@ class Qwen2Model {
 
   /// One decoder block, in place on the residual stream x (T, H).
   void block(const Qwen2Layer& l, float* x, std::int64_t t_len, const ref::RopeTable& rope,
-             const ref::AttentionLayout& layout, const LayerObserver* observer) const {
+             const AttentionLayout& layout, const LayerObserver* observer) const {
     const std::int64_t h = config_.hidden_size;
     const auto eps = static_cast<float>(config_.rms_norm_eps);
     Buffer<float> normed(static_cast<std::size_t>(t_len * h)), delta(static_cast<std::size_t>(t_len * h));

@@ -15,6 +15,8 @@
 #include "ptq/core/rng.hpp"
 #include "ptq/core/sha256.hpp"
 #include "ptq/io/safetensors.hpp"
+#include "ptq/model/device.hpp"
+#include "ptq/model/image_of.hpp"
 #include "ptq/model/qwen2.hpp"
 #include "ptq/quant/awq.hpp"
 #include "ptq/quant/gptq.hpp"
@@ -35,6 +37,24 @@ inline Method parse_method(std::string_view name) { return enum_from_name<Method
 /// The quantizer grid a method uses (quantizer.hpp).
 inline Grid method_grid(Method m) { return m == Method::kAwq ? Grid::kAwq : Grid::kGptq; }
 
+/// The algorithms as policy types, composed with a QuantScheme type into a row (leaderboard/row.hpp's row_of): each
+/// names its Method and carries its parameters, plain printable aggregates.
+///   ptq::row_of<ptq::W4G128Sym>("gptq", ptq::Gptq{{.damp = 0.05f, .act_order = true}});
+struct Rtn {
+  static constexpr Method method = Method::kRtn;
+};
+struct Gptq {
+  static constexpr Method method = Method::kGptq;
+  GptqParams params;
+};
+struct Awq {
+  static constexpr Method method = Method::kAwq;
+  AwqParams params;
+};
+template <class A>
+concept Algorithm = std::same_as<std::remove_cv_t<decltype(A::method)>, Method>;
+static_assert(Algorithm<Rtn> && Algorithm<Gptq> && Algorithm<Awq>);
+
 struct CalibrationParams {
   int nsamples = 128;       // windows
   int seqlen = 2048;        // tokens per window
@@ -53,7 +73,8 @@ struct QuantizeOptions {
   GptqParams gptq;
   AwqParams awq;
   std::optional<bool> feed_quantized;  // next layer sees the quantized outputs; unset: GPTQ yes, AWQ no
-  fs::path resume_dir;                 // per-layer checkpoints (empty: none)
+  fs::path resume_dir;                 // per-layer checkpoints (empty: none; the CPU pipeline's)
+  Device device = Device::kCpu;        // where GPTQ and AWQ run (RTN, data-free, runs on the host either way)
   bool progress = true;
 
   [[nodiscard]] bool feeds_quantized() const { return feed_quantized.value_or(method != Method::kAwq); }
@@ -66,6 +87,8 @@ struct LayerReport {
 };
 
 struct QuantizeReport {
+  std::string device = "cpu";        // where it ran: cpu, or the GPU's name
+  std::size_t peak_device_bytes = 0; // GPU runs: most device memory in use
   double seconds = 0;
   std::size_t bytes_before = 0;  // stored bytes of the quantized layers' weights before
   std::size_t bytes_after = 0;   // packed bytes after
@@ -393,11 +416,54 @@ inline std::string run_fingerprint(const Qwen2Model& model, const QuantizeOption
 
 }  // namespace detail
 
+namespace detail {
+/// GPTQ or AWQ of the whole model on the GPU (model/device.hpp's cuda_quantize), installed into the host model: its
+/// packed weights, and the norms and biases AWQ folded its scales into. No per-layer resume: a GPU run is redone.
+inline QuantizeReport quantize_on_gpu(Qwen2Model& model, const QuantizeOptions& opt,
+                                      const std::vector<std::vector<std::int32_t>>& calibration) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const GpuQuantizeRequest request{opt.method == Method::kAwq, opt.spec, opt.gptq, opt.awq, opt.feeds_quantized()};
+  GpuQuantized q = cuda_quantize(image_of(model), request, calibration);
+  auto& layers = model.weights().layers;
+  check(q.weights.size() == 7 * layers.size() && q.bias.size() == q.weights.size() && q.loss.size() == q.weights.size() &&
+            q.damp.size() == q.weights.size() && q.input_norm.size() == layers.size() && q.post_norm.size() == layers.size(),
+        "", "cuda_quantize", "returned {} linears for {} layers", q.weights.size(), layers.size());
+  QuantizeReport report;
+  report.device = q.device;
+  report.peak_device_bytes = q.peak_bytes;
+  for (std::size_t li = 0; li < layers.size(); ++li) {
+    Qwen2Layer& layer = layers[li];
+    const std::array<Linear*, 7> lin = linears(layer);
+    for (std::size_t s = 0; s < lin.size(); ++s) {
+      const std::size_t i = li * 7 + s;
+      const std::string name = fmt::format("model.layers.{}.{}", li, kLinearNames[s]);
+      PackedWeight p = packed_weight(q.weights[i], name);
+      check(p.n == lin[s]->out_features() && p.k == lin[s]->in_features() && q.bias[i].size() == lin[s]->bias.size(), name,
+            "cuda_quantize", "returned a ({}, {}) weight for a ({}, {}) linear", p.n, p.k, lin[s]->out_features(),
+            lin[s]->in_features());
+      report.bytes_before += lin[s]->weight.nbytes();
+      lin[s]->packed = std::make_shared<const PackedWeight>(std::move(p));
+      lin[s]->bias = std::move(q.bias[i]);
+      report.bytes_after += lin[s]->packed->nbytes();
+      report.layers.push_back({name, q.loss[i], q.damp[i]});
+    }
+    layer.input_layernorm = std::move(q.input_norm[li]);
+    layer.post_attention_layernorm = std::move(q.post_norm[li]);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+}  // namespace detail
+
 /// Quantizes every linear layer of `model` in place (their `packed` is set; AWQ also rescales norms and biases).
-/// `calibration` (token windows) is needed for GPTQ and AWQ.
+/// `calibration` (token windows) is needed for GPTQ and AWQ, which run on `opt.device`.
 inline QuantizeReport quantize_model(Qwen2Model& model, const QuantizeOptions& opt,
                                      const std::vector<std::vector<std::int32_t>>& calibration = {}) {
   validate(opt.spec, "quantize");
+  if (opt.device == Device::kCuda && opt.method != Method::kRtn) {
+    check(!calibration.empty(), "", "calibration", "{} needs calibration samples", method_name(opt.method));
+    return detail::quantize_on_gpu(model, opt, calibration);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const bool calibrated = opt.method != Method::kRtn;
   check(!calibrated || !calibration.empty(), "", "calibration", "{} needs calibration samples", method_name(opt.method));

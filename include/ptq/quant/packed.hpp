@@ -4,6 +4,7 @@
 
 #include "ptq/core/numeric.hpp"
 #include "ptq/core/tensor.hpp"
+#include "ptq/quant/packed_arrays.hpp"
 #include "ptq/quant/quantizer.hpp"
 #include "ptq/scheme/packed_layout.hpp"
 
@@ -95,6 +96,22 @@ struct PackedWeight {
     }
   }
 };
+
+/// A packed weight another device returned (PackedArrays: the same layout, fp16 scales as bits) as a PackedWeight;
+/// throws naming `what` unless its arrays have the layout's sizes.
+inline PackedWeight packed_weight(const PackedArrays& a, const std::string& what) {
+  PackedWeight p = PackedWeight::empty({a.bits, a.group_size, a.symmetric ? Symmetry::kSymmetric : Symmetry::kAsymmetric},
+                                       a.n, a.k);
+  check(a.qweight.size() == p.qweight.size() && a.scales.size() == p.scales.size() && a.qzeros.size() == p.qzeros.size() &&
+            (a.g_idx.empty() || a.g_idx.size() == static_cast<std::size_t>(a.k)),
+        what, "packed", "arrays of {} / {} / {} words do not fit ({}, {}) in {}", a.qweight.size(), a.scales.size(),
+        a.qzeros.size(), a.n, a.k, config_name(p.spec));
+  p.qweight = a.qweight;
+  p.qzeros = a.qzeros;
+  p.g_idx = a.g_idx;
+  for (std::size_t i = 0; i < a.scales.size(); ++i) p.scales[i] = fp16{a.scales[i]};
+  return p;
+}
 
 /// A PackedWeight as ref::WeightRows: the CPU product dequantizes panels of rows on the fly (W4A16 etc.).
 struct PackedRows {

@@ -79,6 +79,13 @@ inline void throw_if_failed(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess) throw std::runtime_error("ptq cuda: " + what + ": " + cudaGetErrorString(e));
 }
 
+/// Device memory in use (all processes), in bytes: total minus free.
+inline std::size_t device_bytes_in_use() {
+  std::size_t free = 0, total = 0;
+  throw_if_failed(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+  return total - free;
+}
+
 /// A device array owned by the host, freed on destruction.
 template <class T>
 class DeviceBuffer {

@@ -1,6 +1,8 @@
 /// @file Row-wise and element-wise kernels of the Qwen2 block on the GPU, float32 arithmetic on fp16/bf16 storage,
 /// each the counterpart of a CPU reference in kernels/ref (elementwise.hpp, attention.hpp): dtype conversion,
-/// embedding gather, RMSNorm (CUB block reduction), bias + rotate-half RoPE, SwiGLU, residual add.
+/// embedding gather, RMSNorm (CUB block reduction), bias + rotate-half RoPE, SwiGLU, residual add, row gather.
+/// Each kernel has its launcher below (the model and pipelines call those, as the CPU code calls kernels/ref); a
+/// launcher returns the launch's cudaError_t.
 #pragma once
 
 #include "ptq/kernels/cuda/common.cuh"
@@ -61,10 +63,11 @@ __global__ void __launch_bounds__(Threads)
   for (std::int64_t i = threadIdx.x; i < h; i += Threads) out[blockIdx.x * h + i] = from_f32<T>(weight[i] * (r[i] * inv));
 }
 
-/// In place on x (T, heads, d): + bias (heads·d, may be null), then rotate-half RoPE at position t with
-/// inv_freq[i] = theta^(-2i/d) (Hugging Face, float32). One thread per (t, head, i < d/2) pair.
+/// In place on x (T, heads, d): + bias (heads·d, may be null), then rotate-half RoPE at position positions[t]
+/// (null: t) with inv_freq[i] = theta^(-2i/d) (Hugging Face, float32). One thread per (t, head, i < d/2) pair.
 template <class T>
-__global__ void bias_rope_kernel(T* x, std::int64_t t_len, int heads, int d, const float* bias, float theta) {
+__global__ void bias_rope_kernel(T* x, std::int64_t t_len, int heads, int d, const float* bias, float theta,
+                                 const std::int32_t* positions) {
   const int half = d / 2;
   const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= t_len * heads * half) return;
@@ -76,9 +79,16 @@ __global__ void bias_rope_kernel(T* x, std::int64_t t_len, int heads, int d, con
   if (bias) { a = to_f32(from_f32<T>(a + bias[head * d + i])); b = to_f32(from_f32<T>(b + bias[head * d + i + half])); }
   const float inv_freq = 1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(d));
   float s, c;
-  sincosf(static_cast<float>(t) * inv_freq, &s, &c);
+  sincosf(static_cast<float>(positions ? positions[t] : t) * inv_freq, &s, &c);
   v[i] = from_f32<T>(a * c - b * s);
   v[i + half] = from_f32<T>(b * c + a * s);
+}
+
+/// out (R, h) = rows rows[0..R) of x (T, h).
+template <class T>
+__global__ void gather_rows_kernel(const T* x, std::int64_t h, const std::int32_t* rows, std::int64_t r_len, T* out) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < r_len * h) out[i] = x[rows[i / h] * h + i % h];
 }
 
 /// x (T, n) += bias (n), in T.
@@ -102,6 +112,69 @@ template <class T>
 __global__ void residual_add_kernel(float* x, const T* delta, std::int64_t count) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < count) x[i] += to_f32(delta[i]);
+}
+
+// ---- launchers ----------------------------------------------------------------------------------------------------
+inline constexpr int kElementwiseThreads = 256;
+
+/// dst (count) in T = src in its stored dtype (0 f32, 1 f16, 2 bf16: RawDtype).
+template <class T>
+cudaError_t convert(const void* src, int dtype, std::int64_t count, T* dst, cudaStream_t stream = nullptr) {
+  convert_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, dtype, count, dst);
+  return cudaGetLastError();
+}
+template <class T>
+cudaError_t widen(const T* src, std::int64_t count, float* dst, cudaStream_t stream = nullptr) {
+  widen_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, count, dst);
+  return cudaGetLastError();
+}
+template <class T>
+cudaError_t narrow(const float* src, std::int64_t count, T* dst, cudaStream_t stream = nullptr) {
+  narrow_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, count, dst);
+  return cudaGetLastError();
+}
+/// x (t_len, h) float = table rows ids[t].
+template <class T>
+cudaError_t embed(const std::int32_t* ids, std::int64_t t_len, const T* table, std::int64_t h, float* x,
+                  cudaStream_t stream = nullptr) {
+  if (t_len > 0) embed_kernel<T><<<static_cast<unsigned>(t_len), kElementwiseThreads, 0, stream>>>(ids, table, h, x);
+  return cudaGetLastError();
+}
+template <class T>
+cudaError_t rms_norm(const float* x, std::int64_t t_len, std::int64_t h, const float* weight, float eps, T* out,
+                     cudaStream_t stream = nullptr) {
+  if (t_len > 0) rms_norm_kernel<256, T><<<static_cast<unsigned>(t_len), 256, 0, stream>>>(x, h, weight, eps, out);
+  return cudaGetLastError();
+}
+/// In place on x (t_len, heads, d): + bias, RoPE at positions (null: 0..t_len-1).
+template <class T>
+cudaError_t bias_rope(T* x, std::int64_t t_len, int heads, int d, const float* bias, float theta,
+                      const std::int32_t* positions, cudaStream_t stream = nullptr) {
+  bias_rope_kernel<T><<<blocks_for(t_len * heads * (d / 2), kElementwiseThreads), kElementwiseThreads, 0, stream>>>(
+      x, t_len, heads, d, bias, theta, positions);
+  return cudaGetLastError();
+}
+template <class T>
+cudaError_t gather_rows(const T* x, std::int64_t h, const std::int32_t* rows, std::int64_t r_len, T* out,
+                        cudaStream_t stream = nullptr) {
+  gather_rows_kernel<T><<<blocks_for(r_len * h, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, h, rows, r_len, out);
+  return cudaGetLastError();
+}
+/// x (m, n) += bias (n).
+template <class T>
+cudaError_t add_bias(T* x, std::int64_t m, std::int64_t n, const float* bias, cudaStream_t stream = nullptr) {
+  bias_kernel<T><<<blocks_for(m * n, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, m * n, n, bias);
+  return cudaGetLastError();
+}
+template <class T>
+cudaError_t swiglu(T* gate, const T* up, std::int64_t count, cudaStream_t stream = nullptr) {
+  swiglu_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(gate, up, count);
+  return cudaGetLastError();
+}
+template <class T>
+cudaError_t residual_add(float* x, const T* delta, std::int64_t count, cudaStream_t stream = nullptr) {
+  residual_add_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, delta, count);
+  return cudaGetLastError();
 }
 
 }  // namespace ptq::cuda

@@ -4,6 +4,7 @@
 #include "ptq/core/math.hpp"
 #include "ptq/core/tensor.hpp"
 #include "ptq/kernels/ref/blas.hpp"
+#include "ptq/kernels/score_batch.hpp"
 
 #include <cmath>
 #include <algorithm>
@@ -34,19 +35,6 @@ struct RopeTable {
         cos[t * half + i] = std::cos(angle);
         sin[t * half + i] = std::sin(angle);
       }
-  }
-};
-
-/// Which keys each query may see, for one forward pass over packed sequences.
-/// Tokens are grouped in segments (independent sequences, contiguous: [segment_begin[s], segment_begin[s+1]));
-/// inside a segment, query i sees key j <= i when branch[j] == 0 (the shared prefix) or branch[j] == branch[i]
-/// (the same continuation). One plain sequence: one segment, all branches 0.
-struct AttentionLayout {
-  std::vector<std::int32_t> segment_begin;  // (S + 1) offsets, first 0, last T
-  std::vector<std::int32_t> branch;         // (T) 0 = prefix, k > 0 = k-th continuation of its segment
-
-  static AttentionLayout single(std::int64_t t_len) {
-    return {{0, static_cast<std::int32_t>(t_len)}, std::vector<std::int32_t>(static_cast<std::size_t>(t_len), 0)};
   }
 };
 

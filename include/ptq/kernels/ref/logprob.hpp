@@ -8,6 +8,7 @@
 
 #include "ptq/core/math.hpp"
 #include "ptq/kernels/ref/linear.hpp"
+#include "ptq/kernels/score_batch.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -17,11 +18,6 @@
 #include <vector>
 
 namespace ptq::ref {
-
-struct TokenScore {
-  float logprob = 0;     // natural-log probability of the target token
-  bool is_greedy = false; // the target is the arg-max token (first maximum, as torch.argmax)
-};
 
 /// Scores targets[t] after position t for t < T. hidden: (T, H) row-major float32; w: (V, H).
 inline void target_logprobs(const float* hidden, std::int64_t t_len, const TensorRef& w,

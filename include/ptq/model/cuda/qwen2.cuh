@@ -7,8 +7,9 @@
 ///   ptq::Qwen2Model cpu = ptq::Qwen2Model::load(dir);                 // a .cpp file (C++ compiler)
 ///   ptq::ModelImage img = ptq::image_of(cpu);
 ///   ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym> gpu(img);     // a .cu file
-///   std::vector<ptq::cuda::TokenLogprob> s = gpu.score(ids, targets);
-/// One sequence per call (positions 0..T-1). Packed products: the GEMV up to GemvCfg's rows, the tensor-core GEMM up
+///   std::vector<ptq::TokenScore> s = gpu.score(batch);                // a ScoreBatch, as the CPU model takes
+/// score(ScoreBatch) runs packed passes like the CPU model (several sequences, a prefix with its continuations:
+/// kernels/score_batch.hpp) and sends only the scored rows through lm_head. Packed products: the GEMV up to GemvCfg's rows, the tensor-core GEMM up
 /// to kDequantRows rows, above that the weight is dequantized into a scratch buffer and multiplied by cuBLAS (at
 /// prefill sizes the product is compute-bound and cuBLAS is the fastest tensor-core GEMM we have).
 /// Layer by layer (GPU calibration, pipeline/cuda/quantize.cuh): embed, forward_layer with an observer of the linear
@@ -21,6 +22,7 @@
 #include "ptq/kernels/cuda/gemm_wa16.cuh"
 #include "ptq/kernels/cuda/gemv_wa16.cuh"
 #include "ptq/kernels/cuda/logprob.cuh"
+#include "ptq/kernels/score_batch.hpp"
 #include "ptq/model/image.hpp"
 #include "ptq/model/layer_slots.hpp"
 #include "ptq/quant/packed_arrays.hpp"
@@ -85,39 +87,76 @@ class Qwen2Gpu {
     return b;
   }
 
+  /// The most device memory in use (all processes) seen at the end of a score call, in bytes.
+  [[nodiscard]] std::size_t peak_device_bytes() const { return peak_bytes_; }
+
   /// Final-norm hidden states (T, H) as float32, for one sequence.
   [[nodiscard]] std::vector<float> hidden_states(std::span<const std::int32_t> ids) {
-    const DeviceBuffer<T> normed = forward(ids);
+    const auto t_len = static_cast<std::int64_t>(ids.size());
+    DeviceBuffer<float> x = embed(ids);
+    for (const Layer& l : layers_) block(l, x.get(), t_len, workspace(t_len), nullptr, {});
+    DeviceBuffer<T> normed(static_cast<std::size_t>(t_len * img_.hidden_size));
+    rms_norm(x.get(), t_len, norm_, normed.get());
     std::vector<float> out(normed.size());
     const std::vector<T> h = normed.download();
     for (std::size_t i = 0; i < h.size(); ++i) out[i] = to_f32(h[i]);
     return out;
   }
 
-  /// log p(targets[t] | ids[0..t]) and greedy flags for t < T; logits in float32, `chunk` rows at a time.
-  [[nodiscard]] std::vector<TokenLogprob> score(std::span<const std::int32_t> ids, std::span<const std::int32_t> targets) {
+  /// log p(targets[t] | ids[0..t]) and greedy flags for t < T of one sequence.
+  [[nodiscard]] std::vector<TokenScore> score(std::span<const std::int32_t> ids, std::span<const std::int32_t> targets) {
     if (targets.size() != ids.size()) throw std::runtime_error("ptq cuda: score: targets and ids differ in length");
-    for (std::int32_t t : targets)
-      if (t < 0 || t >= img_.vocab_size) throw std::runtime_error("ptq cuda: score: target outside the vocabulary");
-    const DeviceBuffer<T> normed = forward(ids);
-    const auto t_len = static_cast<std::int64_t>(ids.size()), v = img_.vocab_size, h = img_.hidden_size;
-    const std::int64_t chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(t_len, (256 << 20) / (v * 4)));
+    ScoreBatch b{{ids.begin(), ids.end()}, {}, AttentionLayout::single(static_cast<std::int64_t>(ids.size())), {},
+                 {targets.begin(), targets.end()}};
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+      b.positions.push_back(static_cast<std::int32_t>(t));
+      b.rows.push_back(static_cast<std::int32_t>(t));
+    }
+    return score(b);
+  }
+
+  /// The scored rows of a packed forward pass (kernels/score_batch.hpp): logits in float32, `chunk` rows at a time.
+  [[nodiscard]] std::vector<TokenScore> score(const ScoreBatch& b) {
+    const auto t_len = static_cast<std::int64_t>(b.ids.size()), r_len = static_cast<std::int64_t>(b.rows.size());
+    const std::int64_t v = img_.vocab_size, h = img_.hidden_size;
+    const std::vector<std::int32_t> start = segment_starts(b);
+    for (std::size_t r = 0; r < b.rows.size(); ++r)
+      if (b.rows[r] < 0 || b.rows[r] >= t_len || b.targets[r] < 0 || b.targets[r] >= v)
+        throw std::runtime_error("ptq cuda: score: a row outside the batch or a target outside the vocabulary");
+    const DeviceBuffer<std::int32_t> positions(b.positions), starts(start), branch(b.layout.branch), rows(b.rows),
+        targets(b.targets);
+    DeviceBuffer<float> x = embed(b.ids);
+    for (const Layer& l : layers_) block(l, x.get(), t_len, workspace(t_len), nullptr, {positions.get(), {starts.get(), branch.get()}});
+    DeviceBuffer<T> normed(static_cast<std::size_t>(t_len * h)), picked(static_cast<std::size_t>(std::max<std::int64_t>(r_len, 1) * h));
+    rms_norm(x.get(), t_len, norm_, normed.get());
+    throw_if_failed(gather_rows(normed.get(), h, rows.get(), r_len, picked.get()), "gathering scored rows");
+    const std::int64_t chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(r_len, (256 << 20) / (v * 4)));
     DeviceBuffer<float> logits(static_cast<std::size_t>(chunk * v));
-    const DeviceBuffer<std::int32_t> tg(targets.data(), targets.size());
-    DeviceBuffer<TokenLogprob> out(targets.size());
+    DeviceBuffer<TokenLogprob> out(static_cast<std::size_t>(std::max<std::int64_t>(r_len, 1)));
     const T* head = tied_ ? embed_.get() : lm_head_.get();
     const float one = 1.0f, zero = 0.0f;
-    for (std::int64_t t0 = 0; t0 < t_len; t0 += chunk) {
-      const std::int64_t rows = std::min(chunk, t_len - t0);
-      throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(v), static_cast<int>(rows),
+    for (std::int64_t r0 = 0; r0 < r_len; r0 += chunk) {
+      const std::int64_t n = std::min(chunk, r_len - r0);
+      throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(v), static_cast<int>(n),
                                    static_cast<int>(h), &one, head, kCudaType<T>, static_cast<int>(h),
-                                   normed.get() + t0 * h, kCudaType<T>, static_cast<int>(h), &zero, logits.get(),
+                                   picked.get() + r0 * h, kCudaType<T>, static_cast<int>(h), &zero, logits.get(),
                                    CUDA_R_32F, static_cast<int>(v), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                       "lm_head");
-      throw_if_failed(target_logprobs(logits.get(), rows, v, tg.get() + t0, out.get() + t0), "target_logprobs");
+      throw_if_failed(target_logprobs(logits.get(), n, v, targets.get() + r0, out.get() + r0), "target_logprobs");
     }
-    return out.download();
+    const std::vector<TokenLogprob> dev = out.download();
+    peak_bytes_ = std::max(peak_bytes_, device_bytes_in_use());  // this pass's buffers are still allocated
+    std::vector<TokenScore> scores(b.rows.size());
+    for (std::size_t r = 0; r < scores.size(); ++r) scores[r] = {dev[r].logprob, dev[r].greedy != 0};
+    return scores;
   }
+
+  /// Where the tokens of a forward pass sit: RoPE positions and the attention layout on the device (null: one
+  /// sequence, positions 0..T-1).
+  struct Packing {
+    const std::int32_t* positions = nullptr;
+    DeviceLayout layout;
+  };
 
   /// Sees each linear input of a layer forward: (which, x (m, in_features) in T on the device, m).
   using Observer = std::function<void(LinearInput, const T*, std::int64_t)>;
@@ -135,7 +174,7 @@ class Qwen2Gpu {
     d.n = n;
     d.k = k;
     d.dense = DeviceBuffer<T>(static_cast<std::size_t>(n * k));
-    narrow_kernel<T><<<blocks_for(n * k, 256), 256>>>(w, n * k, d.dense.get());
+    throw_if_failed(narrow(w, n * k, d.dense.get()), "dense_linear");
     if (bias) {
       d.bias = DeviceBuffer<float>(static_cast<std::size_t>(n));
       throw_if_failed(cudaMemcpy(d.bias.get(), bias, d.bias.bytes(), cudaMemcpyDeviceToDevice), "copying a bias");
@@ -147,26 +186,28 @@ class Qwen2Gpu {
   /// y (m, n) = x (m, k) · W^T + b.
   void linear(const GpuLinear<T>& l, const T* x, std::int64_t m, T* y) {
     apply(l, x, m, y);
-    add_bias(l, y, m);
+    add_linear_bias(l, y, m);
   }
 
   /// Self-attention of one sequence with layer l's q/k/v/o: normed input (T, H) -> o_proj output (T, H), no residual.
-  void attention(const Layer& l, const T* normed, std::int64_t t_len, T* out, const Observer* observer = nullptr) {
+  void attention(const Layer& l, const T* normed, std::int64_t t_len, T* out, const Observer* observer = nullptr,
+                 const Packing& pack = {}) {
     Workspace& ws = workspace(t_len);
     const std::int64_t d = img_.head_dim;
     const auto theta = static_cast<float>(img_.rope_theta);
-    const int half = static_cast<int>(d / 2);
     const auto& [q, k, v, o, gate, up, down] = l.lin;
     apply(q, normed, t_len, ws.q.get());
     apply(k, normed, t_len, ws.k.get());
     apply(v, normed, t_len, ws.v.get());
-    bias_rope_kernel<T><<<blocks_for(t_len * img_.heads * half, 256), 256>>>(
-        ws.q.get(), t_len, static_cast<int>(img_.heads), static_cast<int>(d), q.bias.size() ? q.bias.get() : nullptr, theta);
-    bias_rope_kernel<T><<<blocks_for(t_len * img_.kv_heads * half, 256), 256>>>(
-        ws.k.get(), t_len, static_cast<int>(img_.kv_heads), static_cast<int>(d), k.bias.size() ? k.bias.get() : nullptr, theta);
-    add_bias(v, ws.v.get(), t_len);
+    throw_if_failed(bias_rope(ws.q.get(), t_len, static_cast<int>(img_.heads), static_cast<int>(d),
+                              q.bias.size() ? q.bias.get() : nullptr, theta, pack.positions),
+                    "q rope");
+    throw_if_failed(bias_rope(ws.k.get(), t_len, static_cast<int>(img_.kv_heads), static_cast<int>(d),
+                              k.bias.size() ? k.bias.get() : nullptr, theta, pack.positions),
+                    "k rope");
+    add_linear_bias(v, ws.v.get(), t_len);
     throw_if_failed(causal_attention(ws.q.get(), ws.k.get(), ws.v.get(), ws.attn.get(), t_len, static_cast<int>(img_.heads),
-                                     static_cast<int>(img_.kv_heads), static_cast<int>(d)),
+                                     static_cast<int>(img_.kv_heads), static_cast<int>(d), pack.layout),
                     "attention");
     if (observer) (*observer)(LinearInput::kAttentionOutput, ws.attn.get(), t_len);
     linear(o, ws.attn.get(), t_len, out);
@@ -178,7 +219,7 @@ class Qwen2Gpu {
     const std::int64_t inter = img_.intermediate_size;
     linear(l.lin[4], normed, t_len, ws.gate.get());
     linear(l.lin[5], normed, t_len, ws.up.get());
-    swiglu_kernel<T><<<blocks_for(t_len * inter, 256), 256>>>(ws.gate.get(), ws.up.get(), t_len * inter);
+    throw_if_failed(swiglu(ws.gate.get(), ws.up.get(), t_len * inter), "swiglu");
     if (observer) (*observer)(LinearInput::kMlpDown, ws.gate.get(), t_len);
     linear(l.lin[6], ws.gate.get(), t_len, out);
   }
@@ -193,14 +234,15 @@ class Qwen2Gpu {
       if (id < 0 || id >= img_.vocab_size) throw std::runtime_error("ptq cuda: token id outside the vocabulary");
     const DeviceBuffer<std::int32_t> dev_ids(ids.data(), ids.size());
     DeviceBuffer<float> x(ids.size() * static_cast<std::size_t>(img_.hidden_size));
-    embed_kernel<T><<<static_cast<unsigned>(ids.size()), 256>>>(dev_ids.get(), embed_.get(), img_.hidden_size, x.get());
+    throw_if_failed(cuda::embed(dev_ids.get(), static_cast<std::int64_t>(ids.size()), embed_.get(), img_.hidden_size, x.get()),
+                    "embedding");
     throw_if_failed(cudaDeviceSynchronize(), "embedding");  // dev_ids is freed on return
     return x;
   }
 
   /// Decoder layer `layer` in place on one sequence's residual stream x (T, H) float32 on the device.
   void forward_layer(std::size_t layer, float* x, std::int64_t t_len, const Observer* observer = nullptr) {
-    block(layers_.at(layer), x, t_len, workspace(t_len), observer);
+    block(layers_.at(layer), x, t_len, workspace(t_len), observer, {});
   }
 
   /// The dense weight of linear `slot` (kLinearNames order) of `layer` as float32 (n, k) on the device.
@@ -208,9 +250,7 @@ class Qwen2Gpu {
     const GpuLinear<T>& l = layers_.at(layer).lin.at(static_cast<std::size_t>(slot));
     if (l.packed) throw std::runtime_error("ptq cuda: dense_weight of a packed linear");
     DeviceBuffer<float> out(l.dense.size());
-    widen_kernel<T><<<blocks_for(static_cast<std::int64_t>(out.size()), 256), 256>>>(l.dense.get(),
-                                                                                   static_cast<std::int64_t>(out.size()), out.get());
-    throw_if_failed(cudaGetLastError(), "dense_weight");
+    throw_if_failed(widen(l.dense.get(), static_cast<std::int64_t>(out.size()), out.get()), "dense_weight");
     return out;
   }
   [[nodiscard]] std::int64_t out_features(std::size_t layer, int slot) const { return layers_.at(layer).lin.at(slot).n; }
@@ -238,6 +278,21 @@ class Qwen2Gpu {
           v(k.size()), attn(q.size()), gate(static_cast<std::size_t>(t_len * c.intermediate_size)), up(gate.size()) {}
   };
 
+  /// Per token, the first token of its segment; throws unless the batch's arrays agree.
+  static std::vector<std::int32_t> segment_starts(const ScoreBatch& b) {
+    const auto t_len = static_cast<std::int64_t>(b.ids.size());
+    const std::vector<std::int32_t>& seg = b.layout.segment_begin;
+    if (t_len == 0 || b.positions.size() != b.ids.size() || b.layout.branch.size() != b.ids.size() || seg.size() < 2 ||
+        seg.front() != 0 || seg.back() != t_len || b.rows.size() != b.targets.size())
+      throw std::runtime_error("ptq cuda: score: positions, layout, rows or targets do not match the batch's tokens");
+    std::vector<std::int32_t> start(b.ids.size());
+    for (std::size_t s = 0; s + 1 < seg.size(); ++s) {
+      if (seg[s + 1] < seg[s]) throw std::runtime_error("ptq cuda: score: segment offsets decrease");
+      for (std::int32_t t = seg[s]; t < seg[s + 1]; ++t) start[static_cast<std::size_t>(t)] = seg[s];
+    }
+    return start;
+  }
+
   static ModelImage shape_of(const ModelImage& img) {
     if (img.head_dim % 32 != 0 || img.head_dim > kMaxHeadDim || img.kv_heads < 1 || img.heads % img.kv_heads != 0)
       throw std::runtime_error("ptq cuda: unsupported attention shape (head_dim " + std::to_string(img.head_dim) +
@@ -252,9 +307,8 @@ class Qwen2Gpu {
     const std::size_t esize = t.dtype == RawDtype::kF32 ? 4 : 2;
     const DeviceBuffer<unsigned char> raw(static_cast<const unsigned char*>(t.data), count * esize);
     DeviceBuffer<T> out(count);
-    convert_kernel<T><<<blocks_for(static_cast<std::int64_t>(count), 256), 256>>>(raw.get(), static_cast<int>(t.dtype),
-                                                                                  static_cast<std::int64_t>(count), out.get());
-    throw_if_failed(cudaGetLastError(), "converting " + name);
+    throw_if_failed(convert(raw.get(), static_cast<int>(t.dtype), static_cast<std::int64_t>(count), out.get()),
+                    "converting " + name);
     throw_if_failed(cudaDeviceSynchronize(), "converting " + name);  // `raw` is freed on return
     return out;
   }
@@ -315,27 +369,26 @@ class Qwen2Gpu {
                     "dense product");
   }
 
-  void add_bias(const GpuLinear<T>& l, T* y, std::int64_t m) {
-    if (l.bias.size() == 0) return;
-    bias_kernel<T><<<blocks_for(m * l.n, 256), 256>>>(y, m * l.n, l.n, l.bias.get());
+  void add_linear_bias(const GpuLinear<T>& l, T* y, std::int64_t m) {
+    if (l.bias.size() != 0) throw_if_failed(add_bias(y, m, l.n, l.bias.get()), "bias");
   }
 
   void rms_norm(const float* x, std::int64_t t_len, const DeviceBuffer<float>& w, T* out) {
-    rms_norm_kernel<256, T><<<static_cast<unsigned>(t_len), 256>>>(x, img_.hidden_size, w.get(),
-                                                                    static_cast<float>(img_.rms_norm_eps), out);
+    throw_if_failed(cuda::rms_norm(x, t_len, img_.hidden_size, w.get(), static_cast<float>(img_.rms_norm_eps), out),
+                    "rms_norm");
   }
 
   /// One decoder block in place on x (T, H) float32.
-  void block(const Layer& l, float* x, std::int64_t t_len, Workspace& ws, const Observer* observer) {
+  void block(const Layer& l, float* x, std::int64_t t_len, Workspace& ws, const Observer* observer, const Packing& pack) {
     const std::int64_t h = img_.hidden_size;
     rms_norm(x, t_len, l.input_norm, ws.normed.get());
     if (observer) (*observer)(LinearInput::kAttention, ws.normed.get(), t_len);
-    attention(l, ws.normed.get(), t_len, ws.delta.get(), observer);
-    residual_add_kernel<T><<<blocks_for(t_len * h, 256), 256>>>(x, ws.delta.get(), t_len * h);
+    attention(l, ws.normed.get(), t_len, ws.delta.get(), observer, pack);
+    throw_if_failed(residual_add(x, ws.delta.get(), t_len * h), "residual");
     rms_norm(x, t_len, l.post_norm, ws.normed.get());
     if (observer) (*observer)(LinearInput::kMlp, ws.normed.get(), t_len);
     mlp(l, ws.normed.get(), t_len, ws.delta.get(), observer);
-    residual_add_kernel<T><<<blocks_for(t_len * h, 256), 256>>>(x, ws.delta.get(), t_len * h);
+    throw_if_failed(residual_add(x, ws.delta.get(), t_len * h), "residual");
     throw_if_failed(cudaGetLastError(), "decoder layer");
   }
 
@@ -347,17 +400,6 @@ class Qwen2Gpu {
     return ws_;
   }
 
-  /// The final-norm hidden states (T, H) in T.
-  DeviceBuffer<T> forward(std::span<const std::int32_t> ids) {
-    const auto t_len = static_cast<std::int64_t>(ids.size());
-    DeviceBuffer<float> x = embed(ids);
-    for (const Layer& l : layers_) block(l, x.get(), t_len, workspace(t_len), nullptr);
-    DeviceBuffer<T> out(static_cast<std::size_t>(t_len * img_.hidden_size));
-    rms_norm(x.get(), t_len, norm_, out.get());
-    throw_if_failed(cudaGetLastError(), "forward");
-    return out;
-  }
-
   ModelImage img_;  // shapes
   std::shared_ptr<cublasContext> cublas_;
   DeviceBuffer<T> embed_, lm_head_;
@@ -366,6 +408,7 @@ class Qwen2Gpu {
   std::vector<Layer> layers_;
   DeviceBuffer<T> scratch_;  // the largest packed linear dequantized (products above kDequantRows rows)
   Workspace ws_;
+  std::size_t peak_bytes_ = 0;
 };
 
 }  // namespace ptq::cuda

@@ -154,7 +154,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
       awq_rtn_kernel<Scheme><<<blocks_for(wn[i] * ng, 256), 256>>>(w[i].get(), wn[i], wk[i], gs, codes.get(), grid.get());
       PackedArrays packed = pack_arrays<Scheme>(codes.get(), grid.get(), wn[i], wk[i]);
       model.set_packed(li, i, packed);
-      rep.peak_device_bytes = std::max(rep.peak_device_bytes, detail::device_bytes_in_use());
+      rep.peak_device_bytes = std::max(rep.peak_device_bytes, device_bytes_in_use());
       rep.names.push_back("model.layers." + std::to_string(li) + "." + kLinearNames[static_cast<std::size_t>(i)]);
       rep.damp.push_back(found[static_cast<std::size_t>(i)].first);
       rep.loss.push_back(found[static_cast<std::size_t>(i)].second);

@@ -24,14 +24,6 @@ struct GpuQuantReport {
   std::size_t peak_device_bytes = 0;    // most device memory in use (cudaMemGetInfo) seen between steps
 };
 
-namespace detail {
-inline std::size_t device_bytes_in_use() {
-  std::size_t free = 0, total = 0;
-  throw_if_failed(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
-  return total - free;
-}
-}  // namespace detail
-
 /// Quantizes every linear of `model` in place with GPTQ (Model: a Qwen2Gpu). `progress(layer)` after each layer.
 template <class Model>
 GpuQuantReport gptq_model(Model& model, const std::vector<std::vector<std::int32_t>>& calibration,
@@ -75,7 +67,7 @@ GpuQuantReport gptq_model(Model& model, const std::vector<std::vector<std::int32
         GpuHessian work = hess.clone();
         GptqGpuResult r = gptq_quantize<Scheme>(w.get(), model.out_features(layer, slot), model.in_features(layer, slot),
                                                 work, prm);
-        rep.peak_device_bytes = std::max(rep.peak_device_bytes, detail::device_bytes_in_use());
+        rep.peak_device_bytes = std::max(rep.peak_device_bytes, device_bytes_in_use());
         model.set_packed(layer, slot, r.weight);
         rep.names.push_back("model.layers." + std::to_string(layer) + "." + kLinearNames[static_cast<std::size_t>(slot)]);
         rep.loss.push_back(r.loss);
@@ -88,7 +80,7 @@ GpuQuantReport gptq_model(Model& model, const std::vector<std::vector<std::int32
     } else {
       xs = std::move(fp_out);
     }
-    rep.peak_device_bytes = std::max(rep.peak_device_bytes, detail::device_bytes_in_use());
+    rep.peak_device_bytes = std::max(rep.peak_device_bytes, device_bytes_in_use());
     if (progress) progress(layer);
   }
   throw_if_failed(cudaDeviceSynchronize(), "gptq_model");

@@ -1,0 +1,74 @@
+/// @file What the layers above ask of a model, whatever device runs it. The evaluation harness (eval/) is written
+/// once against ScoringModel; the CPU's Qwen2Model satisfies it, and so does a loaded model's copy on the GPU
+/// (GpuModel, through model/device.hpp's bridge). with_device runs one piece of code on the chosen device:
+///
+///   ptq::with_device(model, ptq::parse_device("cuda"), [&](auto& m) { return ptq::perplexity_gptq(m, ids, 2048, 0, {}); });
+#pragma once
+
+#include "ptq/core/status.hpp"
+#include "ptq/kernels/score_batch.hpp"
+#include "ptq/model/device.hpp"
+#include "ptq/model/image_of.hpp"
+#include "ptq/model/qwen2.hpp"
+
+#include <concepts>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace ptq {
+
+/// A model that scores packed forward passes (kernels/score_batch.hpp): its config (tokens, context length) and
+/// score(batch), one TokenScore per scored row. `Model` may be const-qualified (the CPU model scores as const).
+template <class Model>
+concept ScoringModel = requires(Model& m, const ScoreBatch& b) {
+  { m.config() } -> std::convertible_to<const Qwen2Config&>;
+  { m.score(b) } -> std::same_as<std::vector<TokenScore>>;
+};
+
+static_assert(ScoringModel<const Qwen2Model>);
+
+/// "cpu" or "cuda" (the --device option).
+/// Throws unless the device exists (cuda: a CUDA device and a ptq built with CUDA), so that a command fails at once.
+inline Device parse_device(std::string_view name) {
+  check(name == "cpu" || name == "cuda", "", "device", "'{}' is not a device (cpu, cuda)", name);
+  if (name == "cpu") return Device::kCpu;
+  require_cuda_device();
+  return Device::kCuda;
+}
+inline std::string_view device_name(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
+
+/// The scheme of a model's packed linears (they share one), or none for a dense model.
+inline const QuantSpec* packed_spec(const Qwen2Model& model) {
+  for (const Qwen2Layer& l : model.weights().layers) {
+    const QuantSpec* spec = nullptr;
+    for_each_linear(l, [&](const char*, const Linear& lin) { if (lin.packed && !spec) spec = &lin.packed->spec; });
+    if (spec) return spec;
+  }
+  return nullptr;
+}
+
+/// A loaded model's copy on the GPU, as a ScoringModel: its config from the host model (which must outlive it),
+/// its scores from the device.
+class GpuModel {
+ public:
+  explicit GpuModel(const Qwen2Model& host) : host_(host), device_(make_cuda_model(image_of(host), packed_spec(host))) {}
+  [[nodiscard]] const Qwen2Config& config() const { return host_.config(); }
+  [[nodiscard]] std::vector<TokenScore> score(const ScoreBatch& batch) { return device_->score(batch); }
+  [[nodiscard]] DeviceMemory memory() const { return device_->memory(); }
+
+ private:
+  const Qwen2Model& host_;
+  std::unique_ptr<AcceleratorModel> device_;
+};
+static_assert(ScoringModel<GpuModel>);
+
+/// f(model) on the CPU, or f(its GPU copy); f is instantiated for both (a generic lambda).
+template <class F>
+decltype(auto) with_device(const Qwen2Model& model, Device device, F&& f) {
+  if (device == Device::kCpu) return f(model);
+  GpuModel gpu(model);
+  return f(gpu);
+}
+
+}  // namespace ptq

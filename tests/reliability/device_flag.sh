@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# --device on the commands: `ptq ppl`, `ptq eval`, `ptq quantize` and a row binary with --device cuda either run on the
+# GPU (a machine with one: ppl and eval must then agree with --device cpu, and GPTQ on the GPU must give the CPU GPTQ's
+# perplexity within 2%) or, without one, exit non-zero at once with one line that says no CUDA device was found; an
+# unknown device is refused by name.
+#   tests/reliability/device_flag.sh PTQ_BINARY ROW_BINARY SHARED_DIR
+set -uo pipefail
+ptq=$1
+row=$2
+shared=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+model="$shared/models/qwen2-micro"
+ppl=(ppl --model "$model" --data "$shared/data/wikitext-2-raw-v1/test.jsonl" --seqlen 256 --max-windows 2 --json)
+eval_args=(eval --model "$model" --data-dir "$shared/data" --tasks arc_easy --limit 8 --json)
+quant=(quantize --model "$model" --method gptq --nsamples 4 --seqlen 256 --calib "$shared/data/wikitext-2-raw-v1/validation.jsonl" --json)
+
+"$ptq" "${ppl[@]}" --device tpu > /dev/null 2> "$tmp/err" && fail "--device tpu was accepted"
+grep -q "'tpu' is not a device (cpu, cuda)" "$tmp/err" || fail "--device tpu: $(cat "$tmp/err")"
+
+"$ptq" "${ppl[@]}" --device cuda > "$tmp/gpu.json" 2> "$tmp/err"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+  # A GPU: the same perplexity within 1e-3 relative, the same task accuracy.
+  "$ptq" "${ppl[@]}" --device cpu > "$tmp/cpu.json" || fail "ppl on the cpu"
+  python3 - "$tmp/cpu.json" "$tmp/gpu.json" <<'PY' || fail "ppl: cpu and cuda differ"
+import json, sys
+a, b = (json.load(open(p))["ppl"] for p in sys.argv[1:])
+print(f"ppl cpu {a:.6f} cuda {b:.6f}")
+sys.exit(abs(a - b) > 1e-3 * a)
+PY
+  "$ptq" "${eval_args[@]}" --device cuda > "$tmp/gpu_eval.json" || fail "eval --device cuda"
+  "$ptq" "${eval_args[@]}" --device cpu > "$tmp/cpu_eval.json" || fail "eval --device cpu"
+  python3 - "$tmp/cpu_eval.json" "$tmp/gpu_eval.json" <<'PY' || fail "eval: cpu and cuda differ"
+import json, sys
+a, b = (json.load(open(p))["arc_easy"]["metrics"]["acc"]["value"] for p in sys.argv[1:])
+print(f"arc_easy acc cpu {a} cuda {b}")
+sys.exit(abs(a - b) > 1 / 8 + 1e-9)  # at most one of the 8 documents may flip
+PY
+  "$ptq" "${quant[@]}" --device cuda --out "$tmp/q_gpu" > /dev/null || fail "quantize --device cuda"
+  "$ptq" "${quant[@]}" --device cpu --out "$tmp/q_cpu" > /dev/null || fail "quantize --device cpu"
+  python3 - "$ptq" "$tmp" "$shared" <<'PY' || fail "GPTQ on the GPU and on the CPU differ"
+import json, subprocess, sys
+ptq, tmp, shared = sys.argv[1:]
+def ppl(d):
+    out = subprocess.run([ptq, "ppl", "--model", d, "--data", shared + "/data/wikitext-2-raw-v1/test.jsonl",
+                          "--seqlen", "256", "--max-windows", "8", "--json"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["ppl"]
+a, b = ppl(tmp + "/q_cpu"), ppl(tmp + "/q_gpu")
+print(f"GPTQ ppl: quantized on the cpu {a:.4f}, on the gpu {b:.4f}")
+sys.exit(abs(a - b) > 0.02 * a)
+PY
+  echo "ok: a CUDA device ran ppl, eval and quantize"
+  exit 0
+fi
+[ "$(wc -l < "$tmp/err")" -eq 1 ] || fail "ppl --device cuda: expected one line, got: $(cat "$tmp/err")"
+grep -q "no CUDA device found" "$tmp/err" || fail "ppl --device cuda: $(cat "$tmp/err")"
+"$ptq" "${eval_args[@]}" --device cuda > /dev/null 2> "$tmp/err" && fail "eval --device cuda succeeded without a device"
+grep -q "no CUDA device found" "$tmp/err" || fail "eval --device cuda: $(cat "$tmp/err")"
+"$ptq" "${quant[@]}" --device cuda --out "$tmp/q" > /dev/null 2> "$tmp/err" && fail "quantize --device cuda succeeded"
+grep -q "no CUDA device found" "$tmp/err" || fail "quantize --device cuda: $(cat "$tmp/err")"
+[ ! -e "$tmp/q" ] && [ ! -e "$tmp/q.partial" ] || fail "quantize --device cuda wrote before refusing"
+"$row" --model "$model" --data-dir "$shared/data" --results "$tmp/rows" --device cuda > /dev/null 2> "$tmp/err" &&
+  fail "the row ran with --device cuda without a device"
+grep -q "no CUDA device found" "$tmp/err" || fail "row --device cuda: $(cat "$tmp/err")"
+[ ! -e "$tmp/rows/models" ] || fail "the row started quantizing before refusing the device"
+echo "ok: without a CUDA device, --device cuda is refused at once: $(cat "$tmp/err")"
