@@ -237,12 +237,14 @@ int run_quantize(const QuantizeArgs& a) {
   ptq::check(!fs::exists(a.out), a.out, "", "already exists; choose a new output folder");
   const ptq::CheckpointFormat format = ptq::parse_format(a.format);
   const ptq::Device device = ptq::parse_device(a.device);
+  const ptq::QuantSpec spec{a.bits, a.group, a.asym ? ptq::Symmetry::kAsymmetric : ptq::Symmetry::kSymmetric};
+  if (device == ptq::Device::kCuda && a.method != "rtn") ptq::require_instantiated(spec, "--device cuda");
   auto model = ptq::Qwen2Model::load(a.model);
   ptq::check(!ptq::load_quantization(model.dir()).has_value(), a.model, "quantization_config",
              "the model is already quantized");
   ptq::QuantizeOptions opt;
   opt.method = ptq::parse_method(a.method);
-  opt.spec = {a.bits, a.group, a.asym ? ptq::Symmetry::kAsymmetric : ptq::Symmetry::kSymmetric};
+  opt.spec = spec;
   opt.gptq = {a.damp, a.block_size, a.act_order, a.static_groups};
   opt.awq.clip = !a.no_clip;
   ptq::check(a.feed.empty() || a.feed == "quantized" || a.feed == "full", "", "--feed", "\"{}\" is not quantized or full",

@@ -51,6 +51,9 @@ a, b = ppl(tmp + "/q_cpu"), ppl(tmp + "/q_gpu")
 print(f"GPTQ ppl: quantized on the cpu {a:.4f}, on the gpu {b:.4f}")
 sys.exit(abs(a - b) > 0.02 * a)
 PY
+  "$ptq" "${quant[@]}" --bits 5 --device cuda --out "$tmp/q5" > /dev/null 2> "$tmp/err" &&
+    fail "quantize --device cuda accepted a scheme the GPU backend has no instantiation for"
+  grep -q "w5g128s is not instantiated (instantiated: w4g128s" "$tmp/err" || fail "--bits 5 --device cuda: $(cat "$tmp/err")"
   echo "ok: a CUDA device ran ppl, eval and quantize"
   exit 0
 fi

@@ -249,8 +249,8 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
     }
   }
 
-  try {
-    (void)parse_device(o.device);  // refused at once, before a long quantization
+  try {  // refused at once, before a long quantization
+    if (parse_device(o.device) == Device::kCuda && row.method) require_instantiated(row.spec, "--device cuda");
   } catch (const std::exception& e) {
     fmt::print(stderr, "ptq: error: {}\n", e.what());
     return 2;
