@@ -36,7 +36,6 @@ inline Device parse_device(std::string_view name) {
   require_cuda_device();
   return Device::kCuda;
 }
-inline std::string_view device_name(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
 
 /// The scheme of a model's packed linears (they share one), or none for a dense model.
 inline const QuantSpec* packed_spec(const Qwen2Model& model) {

@@ -1,8 +1,8 @@
-/// @file The bridge between host code built by the C++ compiler and a model on the GPU built by nvcc. Host code
-/// (the CLI, the rows, a researcher's .cpp) sees an AcceleratorModel behind virtual calls; make_cuda_model, the one
-/// function that crosses, is defined by the CUDA backend library (src/cuda_backend.cu, linked as ptq::backend)
-/// from model/cuda/backend.cuh, or, in a build without nvcc, by src/no_cuda_backend.cpp, where it refuses with a
-/// message. Plain data only: nvcc compiles this header.
+/// @file The bridge between host code built by the C++ compiler and the GPU code built by nvcc. Host code (the CLI,
+/// the rows, a researcher's .cpp) sees an AcceleratorModel behind virtual calls and plain-data results; the three
+/// functions that cross (make_cuda_model, require_cuda_device, cuda_quantize) are defined by the backend library
+/// ptq::backend: src/cuda_backend.cu (from model/cuda/backend.cuh and pipeline/cuda/backend.cuh) in a build with nvcc,
+/// src/no_cuda_backend.cpp, which refuses with a message, without. Plain data only: nvcc compiles this header.
 #pragma once
 
 #include "ptq/kernels/score_batch.hpp"

@@ -82,6 +82,12 @@ PTQ_HOST_DEVICE GroupParams grid_params(float lo, float hi, const QuantSpec& spe
   return p;
 }
 
+/// grid_params in a compile-time scheme (its constants fold into the arithmetic: the kernels' form).
+template <QuantSchemeLike Scheme>
+PTQ_HOST_DEVICE GroupParams scheme_grid(float lo, float hi, Grid grid) {
+  return grid_params(lo, hi, QuantSpec{Scheme::bits, Scheme::group_size, Scheme::symmetry}, grid);
+}
+
 /// clamp(round(w / scale) + zero, 0, maxq), ties to even.
 PTQ_HOST_DEVICE int quantize_code(float w, const GroupParams& p, int maxq) {
   return detail::clamp_code(detail::round_even(detail::div_rn(w, p.scale)) + p.zero, maxq);

@@ -115,22 +115,26 @@ __global__ void residual_add_kernel(float* x, const T* delta, std::int64_t count
 }
 
 // ---- launchers ----------------------------------------------------------------------------------------------------
+// A launcher with nothing to do launches nothing (a grid of zero blocks is a launch error).
 inline constexpr int kElementwiseThreads = 256;
 
 /// dst (count) in T = src in its stored dtype (0 f32, 1 f16, 2 bf16: RawDtype).
 template <class T>
 cudaError_t convert(const void* src, int dtype, std::int64_t count, T* dst, cudaStream_t stream = nullptr) {
-  convert_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, dtype, count, dst);
+  if (count > 0)
+    convert_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, dtype, count, dst);
   return cudaGetLastError();
 }
 template <class T>
 cudaError_t widen(const T* src, std::int64_t count, float* dst, cudaStream_t stream = nullptr) {
-  widen_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, count, dst);
+  if (count > 0)
+    widen_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, count, dst);
   return cudaGetLastError();
 }
 template <class T>
 cudaError_t narrow(const float* src, std::int64_t count, T* dst, cudaStream_t stream = nullptr) {
-  narrow_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, count, dst);
+  if (count > 0)
+    narrow_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(src, count, dst);
   return cudaGetLastError();
 }
 /// x (t_len, h) float = table rows ids[t].
@@ -150,30 +154,35 @@ cudaError_t rms_norm(const float* x, std::int64_t t_len, std::int64_t h, const f
 template <class T>
 cudaError_t bias_rope(T* x, std::int64_t t_len, int heads, int d, const float* bias, float theta,
                       const std::int32_t* positions, cudaStream_t stream = nullptr) {
-  bias_rope_kernel<T><<<blocks_for(t_len * heads * (d / 2), kElementwiseThreads), kElementwiseThreads, 0, stream>>>(
+  if (t_len > 0)
+    bias_rope_kernel<T><<<blocks_for(t_len * heads * (d / 2), kElementwiseThreads), kElementwiseThreads, 0, stream>>>(
       x, t_len, heads, d, bias, theta, positions);
   return cudaGetLastError();
 }
 template <class T>
 cudaError_t gather_rows(const T* x, std::int64_t h, const std::int32_t* rows, std::int64_t r_len, T* out,
                         cudaStream_t stream = nullptr) {
-  gather_rows_kernel<T><<<blocks_for(r_len * h, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, h, rows, r_len, out);
+  if (r_len > 0)
+    gather_rows_kernel<T><<<blocks_for(r_len * h, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, h, rows, r_len, out);
   return cudaGetLastError();
 }
 /// x (m, n) += bias (n).
 template <class T>
 cudaError_t add_bias(T* x, std::int64_t m, std::int64_t n, const float* bias, cudaStream_t stream = nullptr) {
-  bias_kernel<T><<<blocks_for(m * n, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, m * n, n, bias);
+  if (m > 0)
+    bias_kernel<T><<<blocks_for(m * n, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, m * n, n, bias);
   return cudaGetLastError();
 }
 template <class T>
 cudaError_t swiglu(T* gate, const T* up, std::int64_t count, cudaStream_t stream = nullptr) {
-  swiglu_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(gate, up, count);
+  if (count > 0)
+    swiglu_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(gate, up, count);
   return cudaGetLastError();
 }
 template <class T>
 cudaError_t residual_add(float* x, const T* delta, std::int64_t count, cudaStream_t stream = nullptr) {
-  residual_add_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, delta, count);
+  if (count > 0)
+    residual_add_kernel<T><<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(x, delta, count);
   return cudaGetLastError();
 }
 

@@ -100,8 +100,8 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
         const std::vector<float> cand = awq_candidate_scales(xm, wm, r, prm.duo_scaling);
         throw_if_failed(cudaMemcpy(s.get(), cand.data(), s.bytes(), cudaMemcpyHostToDevice), "awq scales");
         for (int m : g.members)
-          scaled_fake_quantize_kernel<Scheme, T><<<blocks_for(wn[m] * ((k + gs - 1) / gs), 256), 256>>>(
-              w[m].get(), wn[m], k, gs, s.get(), work.lin[m].dense.get());
+          throw_if_failed(scaled_fake_quantize<Scheme>(w[m].get(), wn[m], k, gs, s.get(), work.lin[m].dense.get()),
+                          "awq scale search");
         run(g.input, out);
         const double loss = squared_difference(reference.get(), out.get(), tokens * h) / static_cast<double>(tokens * h);
         if (loss < best_loss) {
@@ -110,7 +110,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
           throw_if_failed(cudaMemcpy(best.get(), s.get(), s.bytes(), cudaMemcpyDeviceToDevice), "awq scales");
         }
         for (int m : g.members)  // restore the module's weights
-          narrow_kernel<T><<<blocks_for(wn[m] * k, 256), 256>>>(w[m].get(), wn[m] * k, work.lin[m].dense.get());
+          throw_if_failed(narrow(w[m].get(), wn[m] * k, work.lin[m].dense.get()), "awq scale search");
       }
       if (!(best_loss < std::numeric_limits<double>::infinity()))
         throw std::runtime_error("ptq cuda awq: layer " + std::to_string(li) + ": the scale search loss is not finite");
@@ -125,19 +125,18 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
       const std::int64_t k = wk[g.members.front()];
       if (g.prev < 0) {
         DeviceBuffer<float>& norm = g.input == LinearInput::kAttention ? layer.input_norm : layer.post_norm;
-        divide_kernel<<<blocks_for(k, 256), 256>>>(norm.get(), k, s);
+        throw_if_failed(divide(norm.get(), k, s), "awq fold");
       } else {
         const auto p = static_cast<std::size_t>(g.prev);
-        divide_rows_kernel<<<blocks_for(wn[p] * wk[p], 256), 256>>>(w[p].get(), wn[p], wk[p], s);
-        if (layer.lin[p].bias.size()) divide_kernel<<<blocks_for(wn[p], 256), 256>>>(layer.lin[p].bias.get(), wn[p], s);
+        throw_if_failed(divide_rows(w[p].get(), wn[p], wk[p], s), "awq fold");
+        if (layer.lin[p].bias.size()) throw_if_failed(divide(layer.lin[p].bias.get(), wn[p], s), "awq fold");
       }
       for (int m : g.members) {
-        scale_columns_kernel<<<blocks_for(wn[m] * k, 256), 256>>>(w[m].get(), wn[m], k, s);
+        throw_if_failed(scale_columns(w[m].get(), wn[m], k, s), "awq fold");
         found[static_cast<std::size_t>(m)] = best_of[gi];
       }
       for (auto& x : in[static_cast<std::size_t>(g.input)])
-        divide_columns_kernel<T><<<blocks_for(static_cast<std::int64_t>(x.size()), 256), 256>>>(
-            x.get(), static_cast<std::int64_t>(x.size()) / k, k, s);
+        throw_if_failed(divide_columns(x.get(), static_cast<std::int64_t>(x.size()) / k, k, s), "awq fold");
     }
     // 5. Clip (not q/k: the attention softmax amplifies their errors), quantize, install.
     for (int i = 0; i < 7; ++i) {
@@ -151,7 +150,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
       const std::int64_t ng = (wk[i] + gs - 1) / gs;
       DeviceBuffer<std::uint8_t> codes(static_cast<std::size_t>(wn[i] * wk[i]));
       DeviceBuffer<GroupParams> grid(static_cast<std::size_t>(ng * wn[i]));
-      awq_rtn_kernel<Scheme><<<blocks_for(wn[i] * ng, 256), 256>>>(w[i].get(), wn[i], wk[i], gs, codes.get(), grid.get());
+      throw_if_failed(awq_rtn<Scheme>(w[i].get(), wn[i], wk[i], gs, codes.get(), grid.get()), "awq rtn");
       PackedArrays packed = pack_arrays<Scheme>(codes.get(), grid.get(), wn[i], wk[i]);
       model.set_packed(li, i, packed);
       rep.peak_device_bytes = std::max(rep.peak_device_bytes, device_bytes_in_use());

@@ -6,187 +6,16 @@
 /// in T (fp16/bf16) rather than float32; sums run in other orders (per-channel means in double, in a fixed order).
 #pragma once
 
+#include "ptq/kernels/cuda/awq.cuh"
 #include "ptq/kernels/cuda/cublas.cuh"
 #include "ptq/quant/awq_params.hpp"
-#include "ptq/quant/cuda/grid.cuh"
+#include "ptq/quant/cuda/pack_arrays.cuh"
 
 #include <limits>
 
 namespace ptq::cuda {
 
 namespace detail {
-
-/// sum[c] += Σ_t |x[t, c]| for x (rows, k); a thread per channel, rows in order.
-template <class T>
-__global__ void abs_column_sum_kernel(const T* x, std::int64_t rows, std::int64_t k, double* sum) {
-  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= k) return;
-  double s = 0;
-  for (std::int64_t t = 0; t < rows; ++t) s += fabsf(to_f32(x[t * k + c]));
-  sum[c] += s;
-}
-
-/// amax (n, groups) = max |w| of each quantization group of w (n, k).
-static __global__ void group_absmax_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, float* amax) {
-  const std::int64_t groups = (k + gs - 1) / gs;
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * groups) return;
-  const std::int64_t r = i / groups, c0 = i % groups * gs, c1 = min(k, c0 + gs);
-  float m = 0;
-  for (std::int64_t c = c0; c < c1; ++c) m = fmaxf(m, fabsf(w[r * k + c]));
-  amax[i] = m;
-}
-
-/// sum[c] += Σ_rows |w[r, c]| / (amax[r, group of c] + 1e-6); a thread per channel, rows in order.
-static __global__ void w_mean_sum_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs,
-                                         const float* amax, double* sum) {
-  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= k) return;
-  const std::int64_t groups = (k + gs - 1) / gs;
-  double s = 0;
-  for (std::int64_t r = 0; r < n; ++r) s += __fdiv_rn(fabsf(w[r * k + c]), amax[r * groups + c / gs] + 1e-6f);
-  sum[c] += s;
-}
-
-/// out (n, k) in T = Q(w · diag s) · diag(s)^-1 with AutoAWQ's grid: a thread per (row, group).
-template <class Scheme, class T>
-__global__ void scaled_fake_quantize_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs,
-                                            const float* s, T* out) {
-  const std::int64_t groups = (k + gs - 1) / gs;
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * groups) return;
-  const std::int64_t r = i / groups, c0 = i % groups * gs, c1 = min(k, c0 + gs);
-  float lo = __fmul_rn(w[r * k + c0], s[c0]), hi = lo;
-  for (std::int64_t c = c0 + 1; c < c1; ++c) {
-    const float v = __fmul_rn(w[r * k + c], s[c]);
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
-  }
-  const GroupParams p = scheme_grid<Scheme, Grid::kAwq>(lo, hi);
-  for (std::int64_t c = c0; c < c1; ++c) {
-    const float v = __fmul_rn(w[r * k + c], s[c]);
-    out[r * k + c] = from_f32<T>(__fdiv_rn(dequantize_code(quantize_code(v, p, Scheme::maxq), p), s[c]));
-  }
-}
-
-/// partial[block] = Σ (a − b)² over the block's grid-stride slice (fixed order: a deterministic total).
-template <class T>
-__global__ void squared_difference_kernel(const T* a, const T* b, std::int64_t count, double* partial) {
-  __shared__ double part[256];
-  double s = 0;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const double d = static_cast<double>(to_f32(a[i])) - to_f32(b[i]);
-    s += d * d;
-  }
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int half = blockDim.x / 2; half > 0; half /= 2) {
-    if (threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) partial[blockIdx.x] = part[0];
-}
-
-/// w (n, k): columns (scale_columns) or rows (divide_rows) scaled by s.
-static __global__ void scale_columns_kernel(float* w, std::int64_t n, std::int64_t k, const float* s) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n * k) w[i] = __fmul_rn(w[i], s[i % k]);
-}
-static __global__ void divide_rows_kernel(float* w, std::int64_t n, std::int64_t k, const float* s) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n * k) w[i] = __fdiv_rn(w[i], s[i / k]);
-}
-/// v (n) /= s (n); x (rows, k) in T: columns /= s.
-static __global__ void divide_kernel(float* v, std::int64_t n, const float* s) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) v[i] = __fdiv_rn(v[i], s[i]);
-}
-template <class T>
-__global__ void divide_columns_kernel(T* x, std::int64_t rows, std::int64_t k, const float* s) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < rows * k) x[i] = from_f32<T>(__fdiv_rn(to_f32(x[i]), s[i % k]));
-}
-
-/// Group-major copies for the clip search: xg (groups, t, gs) from x (t, k) in T; wg (groups, n, gs) from w (n, k).
-template <class T>
-__global__ void group_major_kernel(const T* x, std::int64_t rows, std::int64_t k, std::int64_t gs, float* out) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= rows * k) return;
-  const std::int64_t r = i / k, c = i % k;
-  out[(c / gs * rows + r) * gs + c % gs] = to_f32(x[i]);
-}
-
-/// qg (groups, n, gs) = Q(clamp(wg, ±amax · f)) with AutoAWQ's grid; a thread per (group, row).
-template <class Scheme>
-__global__ void clipped_fake_quantize_kernel(const float* wg, std::int64_t groups, std::int64_t n, std::int64_t gs,
-                                             const float* amax, float f, float* qg) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= groups * n) return;
-  const float mv = __fmul_rn(amax[i], f);
-  const float* w = wg + i * gs;
-  float lo = fminf(fmaxf(w[0], -mv), mv), hi = lo;
-  for (std::int64_t c = 1; c < gs; ++c) {
-    const float v = fminf(fmaxf(w[c], -mv), mv);
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
-  }
-  const GroupParams p = scheme_grid<Scheme, Grid::kAwq>(lo, hi);
-  for (std::int64_t c = 0; c < gs; ++c) qg[i * gs + c] = dequantize_code(quantize_code(fminf(fmaxf(w[c], -mv), mv), p, Scheme::maxq), p);
-}
-
-/// Per (group, row): err = Σ_t (cur − org)² / t over (groups, t, n) products; keeps the smallest and its max_val.
-static __global__ void clip_select_kernel(const float* cur, const float* org, std::int64_t groups, std::int64_t t_len,
-                                          std::int64_t n, const float* amax, float f, float* min_err, float* best_max) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= groups * n) return;
-  const std::int64_t g = i / n, r = i % n;
-  float err = 0;
-  for (std::int64_t t = 0; t < t_len; ++t) {
-    const float d = cur[(g * t_len + t) * n + r] - org[(g * t_len + t) * n + r];
-    err += d * d;
-  }
-  err /= static_cast<float>(t_len);
-  if (err < min_err[i]) {
-    min_err[i] = err;
-    best_max[i] = __fmul_rn(amax[i], f);
-  }
-}
-
-/// w (n, k) clamped to ±best_max (groups, n) of its group.
-static __global__ void apply_clip_kernel(float* w, std::int64_t n, std::int64_t k, std::int64_t gs, const float* best_max) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * k) return;
-  const float mv = best_max[i % k / gs * n + i / k];
-  w[i] = fminf(fmaxf(w[i], -mv), mv);
-}
-
-/// amax (groups, n) of wg (groups, n, gs).
-static __global__ void row_absmax_kernel(const float* wg, std::int64_t count, std::int64_t gs, float* amax) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  float m = 0;
-  for (std::int64_t c = 0; c < gs; ++c) m = fmaxf(m, fabsf(wg[i * gs + c]));
-  amax[i] = m;
-}
-
-/// RTN with AutoAWQ's grid: codes (n, k) and grids (groups, n); a thread per (row, group).
-template <class Scheme>
-__global__ void awq_rtn_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, std::uint8_t* codes,
-                               GroupParams* grid) {
-  const std::int64_t groups = (k + gs - 1) / gs;
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * groups) return;
-  const std::int64_t r = i / groups, g = i % groups, c0 = g * gs, c1 = min(k, c0 + gs);
-  float lo = w[r * k + c0], hi = lo;
-  for (std::int64_t c = c0 + 1; c < c1; ++c) {
-    lo = fminf(lo, w[r * k + c]);
-    hi = fmaxf(hi, w[r * k + c]);
-  }
-  const GroupParams p = scheme_grid<Scheme, Grid::kAwq>(lo, hi);
-  grid[g * n + r] = p;
-  for (std::int64_t c = c0; c < c1; ++c) codes[r * k + c] = static_cast<std::uint8_t>(quantize_code(w[r * k + c], p, Scheme::maxq));
-}
 
 /// Per-channel mean |x| over the rows of every sample (each (rows, k) in T): AWQ's x_mean.
 template <class T>
@@ -196,7 +25,7 @@ std::vector<float> x_mean(const std::vector<DeviceBuffer<T>>& xs, std::int64_t k
   std::int64_t rows = 0;
   for (const auto& x : xs) {
     const auto m = static_cast<std::int64_t>(x.size()) / k;
-    abs_column_sum_kernel<T><<<blocks_for(k, 256), 256>>>(x.get(), m, k, sum.get());
+    throw_if_failed(abs_column_sum(x.get(), m, k, sum.get()), "x_mean");
     rows += m;
   }
   std::vector<float> mean(static_cast<std::size_t>(k));
@@ -214,8 +43,8 @@ inline std::vector<float> w_mean(const std::vector<const DeviceBuffer<float>*>& 
   for (std::size_t i = 0; i < ws.size(); ++i) {
     const std::int64_t groups = (k + gs - 1) / gs;
     DeviceBuffer<float> amax(static_cast<std::size_t>(ns[i] * groups));
-    group_absmax_kernel<<<blocks_for(ns[i] * groups, 256), 256>>>(ws[i]->get(), ns[i], k, gs, amax.get());
-    w_mean_sum_kernel<<<blocks_for(k, 256), 256>>>(ws[i]->get(), ns[i], k, gs, amax.get(), sum.get());
+    throw_if_failed(group_absmax(ws[i]->get(), ns[i], k, gs, amax.get()), "w_mean");
+    throw_if_failed(w_mean_sum(ws[i]->get(), ns[i], k, gs, amax.get(), sum.get()), "w_mean");
     rows += ns[i];
   }
   std::vector<float> mean(static_cast<std::size_t>(k));
@@ -227,9 +56,8 @@ inline std::vector<float> w_mean(const std::vector<const DeviceBuffer<float>*>& 
 /// Σ (a − b)² over count elements, in a fixed order.
 template <class T>
 double squared_difference(const T* a, const T* b, std::int64_t count) {
-  constexpr int kBlocks = 1024;
-  DeviceBuffer<double> partial(kBlocks);
-  squared_difference_kernel<T><<<kBlocks, 256>>>(a, b, count, partial.get());
+  DeviceBuffer<double> partial(kSquaredDifferenceBlocks);
+  throw_if_failed(squared_difference_partials(a, b, count, partial.get()), "squared difference");
   double total = 0;
   for (double v : partial.download()) total += v;
   return total;
@@ -244,9 +72,9 @@ void clip(float* w, std::int64_t n, std::int64_t k, const DeviceBuffer<T>& x, st
   DeviceBuffer<float> xg(static_cast<std::size_t>(groups * t_len * gs)), wg(static_cast<std::size_t>(groups * n * gs)),
       qg(wg.size()), org(static_cast<std::size_t>(groups * t_len * n)), cur(org.size()),
       amax(static_cast<std::size_t>(groups * n)), min_err(amax.size()), best(amax.size());
-  group_major_kernel<T><<<blocks_for(t_len * k, 256), 256>>>(x.get(), t_len, k, gs, xg.get());
-  group_major_kernel<float><<<blocks_for(n * k, 256), 256>>>(w, n, k, gs, wg.get());
-  row_absmax_kernel<<<blocks_for(groups * n, 256), 256>>>(wg.get(), groups * n, gs, amax.get());
+  throw_if_failed(group_major(x.get(), t_len, k, gs, xg.get()), "clip");
+  throw_if_failed(group_major(w, n, k, gs, wg.get()), "clip");
+  throw_if_failed(row_absmax(wg.get(), groups * n, gs, amax.get()), "clip");
   throw_if_failed(cudaMemcpy(best.get(), amax.get(), amax.bytes(), cudaMemcpyDeviceToDevice), "clip");
   const std::vector<float> big(amax.size(), 1e9f);
   throw_if_failed(cudaMemcpy(min_err.get(), big.data(), min_err.bytes(), cudaMemcpyHostToDevice), "clip");
@@ -263,12 +91,11 @@ void clip(float* w, std::int64_t n, std::int64_t k, const DeviceBuffer<T>& x, st
   const int shrinks = static_cast<int>(prm.max_shrink * static_cast<float>(prm.clip_grid));
   for (int i = 0; i < shrinks; ++i) {
     const float f = 1.0f - static_cast<float>(i) / static_cast<float>(prm.clip_grid);
-    clipped_fake_quantize_kernel<Scheme><<<blocks_for(groups * n, 256), 256>>>(wg.get(), groups, n, gs, amax.get(), f, qg.get());
+    throw_if_failed(clipped_fake_quantize<Scheme>(wg.get(), groups, n, gs, amax.get(), f, qg.get()), "clip");
     products(qg.get(), cur.get());
-    clip_select_kernel<<<blocks_for(groups * n, 256), 256>>>(cur.get(), org.get(), groups, t_len, n, amax.get(), f,
-                                                             min_err.get(), best.get());
+    throw_if_failed(clip_select(cur.get(), org.get(), groups, t_len, n, amax.get(), f, min_err.get(), best.get()), "clip");
   }
-  apply_clip_kernel<<<blocks_for(n * k, 256), 256>>>(w, n, k, gs, best.get());
+  throw_if_failed(apply_clip(w, n, k, gs, best.get()), "clip");
   throw_if_failed(cudaGetLastError(), "clip");
 }
 

@@ -14,24 +14,14 @@
 #pragma once
 
 #include "ptq/kernels/cuda/cublas.cuh"
-#include "ptq/quant/cuda/grid.cuh"
+#include "ptq/kernels/cuda/gptq.cuh"
+#include "ptq/quant/cuda/pack_arrays.cuh"
 #include "ptq/quant/packed_arrays.hpp"
 #include "ptq/quant/gptq_params.hpp"
-
-#include <cusolverDn.h>
-#include <thrust/device_ptr.h>
-#include <thrust/execution_policy.h>
-#include <thrust/functional.h>
-#include <thrust/sequence.h>
-#include <thrust/sort.h>
 
 #include <memory>
 
 namespace ptq::cuda {
-
-inline void throw_if_failed(cusolverStatus_t s, const std::string& what) {
-  if (s != CUSOLVER_STATUS_SUCCESS) throw std::runtime_error("ptq cuda: " + what + ": cuSOLVER status " + std::to_string(s));
-}
 
 /// H = 2/n Σ x xᵀ (K, K) over calibration rows, on the device.
 class GpuHessian {
@@ -72,106 +62,6 @@ class GpuHessian {
   std::shared_ptr<cublasContext> cublas_;
 };
 
-namespace detail {
-
-/// Grid of rows r of wt (K, n) over quantization positions [c, c + span): (groups, n) scale and zero arrays at g.
-template <class Scheme>
-static __global__ void gptq_grid_kernel(const float* wt, std::int64_t n, std::int64_t c, std::int64_t span, std::int64_t g,
-                                 GroupParams* grid) {
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= n) return;
-  float lo = wt[c * n + r], hi = lo;
-  for (std::int64_t j = 1; j < span; ++j) {
-    const float v = wt[(c + j) * n + r];
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
-  }
-  grid[g * n + r] = scheme_grid<Scheme, Grid::kGptq>(lo, hi);
-}
-
-/// One block of columns [i1, i1 + count) of wt (K, n), a thread per row: quantize each column with its group's
-/// grid, record the code (codes (n, K) in original channel order), the scaled error err (count, n), and update the
-/// block's later columns in place. hinv (K, K) row-major upper factor; perm: quantization position -> channel.
-template <class Scheme>
-static __global__ void gptq_block_kernel(float* __restrict__ wt, std::int64_t n, std::int64_t k, const float* __restrict__ hinv, std::int64_t i1,
-                                  int count, std::int64_t gs, const std::int64_t* perm, const GroupParams* grid,
-                                  bool static_grid, std::uint8_t* codes, float* err, double* loss) {
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= n) return;
-  double row_loss = 0;
-  for (int i = 0; i < count; ++i) {
-    const std::int64_t c = i1 + i, orig = perm[c];
-    const GroupParams p = grid[(static_grid ? orig / gs : c / gs) * n + r];
-    const float w = wt[c * n + r];
-    const int q = quantize_code(w, p, Scheme::maxq);
-    codes[r * k + orig] = static_cast<std::uint8_t>(q);
-    const float e = __fdiv_rn(__fsub_rn(w, dequantize_code(q, p)), hinv[c * k + c]);
-    row_loss += 0.5 * static_cast<double>(e) * e;
-    err[static_cast<std::int64_t>(i) * n + r] = e;
-    for (int j = i + 1; j < count; ++j) {
-      float* wj = wt + (i1 + j) * n + r;
-      *wj = __fsub_rn(*wj, __fmul_rn(e, hinv[c * k + i1 + j]));
-    }
-  }
-  loss[r] += row_loss;
-}
-
-/// Symmetric fill (lower -> upper, column-major), dead inputs (H_ii = 0: W^T row i = 0, H_ii = 1).
-static __global__ void hessian_prepare_kernel(float* h, std::int64_t k, float* wt, std::int64_t n) {
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= k * k) return;
-  const std::int64_t col = idx / k, row = idx % k;  // column-major element (row, col)
-  if (row < col) h[idx] = h[row * k + col];         // (row, col) above the diagonal <- (col, row) below
-  if (row == col && h[idx] == 0) {
-    for (std::int64_t r = 0; r < n; ++r) wt[row * n + r] = 0.0f;
-    h[idx] = 1.0f;
-  }
-}
-
-/// dst (k, k) = src[perm[i], perm[j]];  wdst (k, n) = wsrc rows perm[i].
-static __global__ void permute_kernel(const float* src, float* dst, std::int64_t k, const std::int64_t* perm) {
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx < k * k) dst[idx] = src[perm[idx / k] * k + perm[idx % k]];
-}
-static __global__ void permute_rows_kernel(const float* src, float* dst, std::int64_t k, std::int64_t n, const std::int64_t* perm) {
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx < k * n) dst[idx] = src[perm[idx / n] * n + idx % n];
-}
-
-static __global__ void add_diagonal_kernel(float* h, std::int64_t k, float v) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < k) h[i * k + i] += v;
-}
-
-static __global__ void diagonal_kernel(const float* h, std::int64_t k, float* d) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < k) d[i] = h[i * k + i];
-}
-
-/// In place: the upper factor U (row-major) of (H)^-1 = Uᵀ U, i.e. the lower Cholesky factor (column-major) of
-/// H^-1. Returns false when a factorization fails (H not positive definite).
-inline bool inverse_cholesky_upper(cusolverDnHandle_t solver, float* h, std::int64_t k) {
-  const int kk = static_cast<int>(k);
-  int lwork = 0, lwork2 = 0;
-  throw_if_failed(cusolverDnSpotrf_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, &lwork), "potrf_bufferSize");
-  throw_if_failed(cusolverDnSpotri_bufferSize(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, &lwork2), "potri_bufferSize");
-  DeviceBuffer<float> work(static_cast<std::size_t>(std::max(lwork, lwork2)));
-  DeviceBuffer<int> info(1);
-  int host_info = 0;
-  auto ok = [&] {
-    throw_if_failed(cudaMemcpy(&host_info, info.get(), sizeof(int), cudaMemcpyDeviceToHost), "cholesky info");
-    return host_info == 0;
-  };
-  throw_if_failed(cusolverDnSpotrf(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, work.get(), lwork, info.get()), "potrf");
-  if (!ok()) return false;
-  throw_if_failed(cusolverDnSpotri(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, work.get(), lwork2, info.get()), "potri");
-  if (!ok()) return false;
-  throw_if_failed(cusolverDnSpotrf(solver, CUBLAS_FILL_MODE_LOWER, kk, h, kk, work.get(), lwork, info.get()), "potrf");
-  return ok();
-}
-
-}  // namespace detail
-
 struct GptqGpuResult {
   PackedArrays weight;
   double loss = 0;      // Σ (w - q)² / Hinv_ii² / 2
@@ -182,15 +72,12 @@ struct GptqGpuResult {
 template <QuantSchemeLike Scheme>
 GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuHessian& hess, const GptqParams& prm) {
   using namespace detail;
-  constexpr int kThreads = 128;
   if (hess.k() != k) throw std::runtime_error("ptq cuda gptq: the Hessian is for another input width");
   const std::int64_t gs = Scheme::group_size == kPerChannel ? k : Scheme::group_size;
   const std::int64_t groups = (k + gs - 1) / gs;
   const bool static_grid = prm.static_groups && Scheme::group_size != kPerChannel;
   const auto cublas = make_cublas();
-  cusolverDnHandle_t solver_raw = nullptr;
-  throw_if_failed(cusolverDnCreate(&solver_raw), "cusolverDnCreate");
-  const std::shared_ptr<cusolverDnContext> solver(solver_raw, [](cusolverDnHandle_t s) { cusolverDnDestroy(s); });
+  const auto solver = make_cusolver();
 
   DeviceBuffer<float> wt(static_cast<std::size_t>(k * n)), tmp_w(wt.size());  // W^T (K, n): a column per row
   const float one = 1.0f, zero = 0.0f;
@@ -198,29 +85,29 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
                          static_cast<int>(k), &zero, wt.get(), static_cast<int>(n), wt.get(), static_cast<int>(n)),
              "transpose");
   float* h = hess.data();
-  hessian_prepare_kernel<<<blocks_for(k * k, 256), 256>>>(h, k, wt.get(), n);
+  throw_if_failed(hessian_prepare(h, k, wt.get(), n), "preparing H");
 
   DeviceBuffer<GroupParams> grid(static_cast<std::size_t>(groups * n));
   if (static_grid)  // group grids of the original weights, in channel order
     for (std::int64_t g = 0; g < groups; ++g)
-      gptq_grid_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, g * gs, std::min(gs, k - g * gs), g, grid.get());
+      throw_if_failed(gptq_grid<Scheme>(wt.get(), n, g * gs, std::min(gs, k - g * gs), g, grid.get()), "grids");
 
   DeviceBuffer<std::int64_t> perm(static_cast<std::size_t>(k));
-  thrust::sequence(thrust::device, perm.get(), perm.get() + k);
+  throw_if_failed(identity_order(perm.get(), k), "order");
   DeviceBuffer<float> hinv(static_cast<std::size_t>(k * k));
   if (prm.act_order) {
     DeviceBuffer<float> diag(static_cast<std::size_t>(k));
-    diagonal_kernel<<<blocks_for(k, 256), 256>>>(h, k, diag.get());
-    thrust::stable_sort_by_key(thrust::device, diag.get(), diag.get() + k, perm.get(), thrust::greater<float>());
-    permute_kernel<<<blocks_for(k * k, 256), 256>>>(h, hinv.get(), k, perm.get());
+    throw_if_failed(diagonal(h, k, diag.get()), "diag(H)");
+    throw_if_failed(descending_order(diag.get(), perm.get(), k), "act-order");
+    throw_if_failed(permute(h, hinv.get(), k, perm.get()), "permuting H");
     throw_if_failed(cudaMemcpy(h, hinv.get(), hinv.bytes(), cudaMemcpyDeviceToDevice), "permuting H");
-    permute_rows_kernel<<<blocks_for(k * n, 256), 256>>>(wt.get(), tmp_w.get(), k, n, perm.get());
+    throw_if_failed(permute_rows(wt.get(), tmp_w.get(), k, n, perm.get()), "permuting W");
     std::swap(wt, tmp_w);
   }
   tmp_w = DeviceBuffer<float>();
 
   DeviceBuffer<float> diag(static_cast<std::size_t>(k));
-  diagonal_kernel<<<blocks_for(k, 256), 256>>>(h, k, diag.get());
+  throw_if_failed(diagonal(h, k, diag.get()), "diag(H)");
   const std::vector<float> d = diag.download();
   double mean_diag = 0;
   for (float v : d) mean_diag += v;
@@ -228,7 +115,7 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
   float damp = prm.damp;
   for (int attempt = 0;; ++attempt) {
     throw_if_failed(cudaMemcpy(hinv.get(), h, hinv.bytes(), cudaMemcpyDeviceToDevice), "copying H");
-    add_diagonal_kernel<<<blocks_for(k, 256), 256>>>(hinv.get(), k, static_cast<float>(damp * mean_diag));
+    throw_if_failed(add_diagonal(hinv.get(), k, static_cast<float>(damp * mean_diag)), "damping");
     if (inverse_cholesky_upper(solver.get(), hinv.get(), k)) break;
     if (attempt >= 100) throw std::runtime_error("ptq cuda gptq: the Hessian is not positive definite even with damping");
     damp += 0.01f;
@@ -242,10 +129,10 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
     const std::int64_t i2 = std::min(k, i1 + prm.block_size), count = i2 - i1;
     if (!static_grid)  // grids of the groups starting in this block, from the weights as they stand now
       for (std::int64_t c = (i1 + gs - 1) / gs * gs; c < i2; c += gs)
-        gptq_grid_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, c, std::min(gs, k - c), c / gs, grid.get());
-    gptq_block_kernel<Scheme><<<blocks_for(n, kThreads), kThreads>>>(wt.get(), n, k, hinv.get(), i1, static_cast<int>(count),
-                                                                     gs, perm.get(), grid.get(), static_grid,
-                                                                     codes.get(), err.get(), loss.get());
+        throw_if_failed(gptq_grid<Scheme>(wt.get(), n, c, std::min(gs, k - c), c / gs, grid.get()), "grids");
+    throw_if_failed(gptq_block<Scheme>(wt.get(), n, k, hinv.get(), i1, static_cast<int>(count), gs, perm.get(), grid.get(),
+                                       static_grid, codes.get(), err.get(), loss.get()),
+                    "gptq block");
     if (i2 < k) {  // W^T[i2:, :] -= Hinv[i1:i2, i2:]ᵀ · Err (count, n)
       const float minus_one = -1.0f;
       throw_if_failed(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(n), static_cast<int>(k - i2),
