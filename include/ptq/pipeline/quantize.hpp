@@ -267,41 +267,36 @@ inline std::vector<LayerReport> awq_layer(const Qwen2Model& model, Qwen2Layer& l
       });
     };
   };
-  struct Group {
-    LinearInput input;
-    std::vector<std::size_t> members;  // indexes into the seven linears
-    int prev;                          // the preceding linear, or -1: the preceding RMSNorm
-  };
-  std::vector<Group> groups{{LinearInput::kAttention, {0, 1, 2}, -1}};
-  if (w[2].n == w[3].n && w[2].k == w[3].k) groups.push_back({LinearInput::kAttentionOutput, {3}, 2});  // v -> o
-  groups.push_back({LinearInput::kMlp, {4, 5}, -1});
-  groups.push_back({LinearInput::kMlpDown, {6}, 5});
+  std::vector<LinearGroup> groups;
+  for (const LinearGroup& g : kLinearGroups)
+    if (awq_scales_group(g, w[2].n, w[2].k, w[3].n, w[3].k)) groups.push_back(g);
 
   std::vector<AwqScaleResult> found;
-  for (const Group& g : groups) {
+  for (const LinearGroup& g : groups) {
     std::vector<DenseWeight*> members;
-    for (std::size_t i : g.members) members.push_back(&w[i]);
+    for (const int i : g.members()) members.push_back(&w[static_cast<std::size_t>(i)]);
     const auto i = static_cast<std::size_t>(g.input);
     found.push_back(awq_search_scale(members, awq_x_mean(in[i], width[i]), opt.spec, opt.awq, module(g.input),
-                                     prefix + kLinearNames[g.members.front()]));
+                                     prefix + kLinearNames[static_cast<std::size_t>(g.members().front())]));
   }
   // Fold: preceding op's output channels / s, the group's input columns * s, the captured inputs / s.
   std::vector<LayerReport> out(lins.size());
   for (std::size_t gi = 0; gi < groups.size(); ++gi) {
-    const Group& g = groups[gi];
+    const LinearGroup& g = groups[gi];
     const std::vector<float>& s = found[gi].scales;
-    if (g.prev < 0) {
+    if (g.producer < 0) {
       auto& norm = g.input == LinearInput::kAttention ? layer.input_layernorm : layer.post_attention_layernorm;
       for (std::size_t ch = 0; ch < s.size(); ++ch) norm[ch] /= s[ch];
     } else {
-      DenseWeight& p = w[static_cast<std::size_t>(g.prev)];
-      std::vector<float>& bias = lins[static_cast<std::size_t>(g.prev)]->bias;
+      DenseWeight& p = w[static_cast<std::size_t>(g.producer)];
+      std::vector<float>& bias = lins[static_cast<std::size_t>(g.producer)]->bias;
       for (std::int64_t r = 0; r < p.n; ++r) {
         for (std::int64_t ch = 0; ch < p.k; ++ch) p.row(r)[ch] /= s[r];
         if (!bias.empty()) bias[r] /= s[r];
       }
     }
-    for (std::size_t m : g.members) {
+    for (const int member : g.members()) {
+      const auto m = static_cast<std::size_t>(member);
       for (std::int64_t r = 0; r < w[m].n; ++r)
         for (std::size_t ch = 0; ch < s.size(); ++ch) w[m].row(r)[ch] *= s[ch];
       out[m] = {prefix + kLinearNames[m], found[gi].loss, found[gi].ratio};
@@ -310,11 +305,8 @@ inline std::vector<LayerReport> awq_layer(const Qwen2Model& model, Qwen2Layer& l
       for (std::size_t j = 0; j < x.size(); ++j) x[j] /= s[j % s.size()];
   }
   // Clip (not q/k: their errors are amplified by the attention softmax), then quantize.
-  const std::array<LinearInput, 7> input_of{LinearInput::kAttention, LinearInput::kAttention, LinearInput::kAttention,
-                                            LinearInput::kAttentionOutput, LinearInput::kMlp, LinearInput::kMlp,
-                                            LinearInput::kMlpDown};
   for (std::size_t i = 0; i < lins.size(); ++i) {
-    const auto at = static_cast<std::size_t>(input_of[i]);
+    const auto at = static_cast<std::size_t>(linear_input(static_cast<int>(i)));
     if (opt.awq.clip && i >= 2) awq_clip(w[i], awq_sample_tokens(in[at], width[at], opt.awq.clip_tokens), opt.spec, opt.awq);
     lins[i]->packed = std::make_shared<const PackedWeight>(quantize_rtn(w[i].w, w[i].n, w[i].k, opt.spec, Grid::kAwq));
   }

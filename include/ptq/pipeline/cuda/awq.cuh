@@ -75,20 +75,18 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
         offset += lens[s];
       }
     };
-    struct Group { LinearInput input; std::vector<int> members; int prev; };  // prev: the preceding linear, or -1
-    std::vector<Group> groups{{LinearInput::kAttention, {0, 1, 2}, -1}};
-    if (wn[2] == wn[3] && wk[2] == wk[3]) groups.push_back({LinearInput::kAttentionOutput, {3}, 2});  // v -> o
-    groups.push_back({LinearInput::kMlp, {4, 5}, -1});
-    groups.push_back({LinearInput::kMlpDown, {6}, 5});
+    std::vector<LinearGroup> groups;
+    for (const LinearGroup& g : kLinearGroups)
+      if (awq_scales_group(g, wn[2], wk[2], wn[3], wk[3])) groups.push_back(g);
     // 3. The scale search of each group, on the original weights.
     std::vector<DeviceBuffer<float>> best_scales;
     std::vector<std::pair<float, double>> best_of;  // (ratio, loss)
-    for (const Group& g : groups) {
-      const std::int64_t k = wk[g.members.front()];
+    for (const LinearGroup& g : groups) {
+      const std::int64_t k = wk[g.members().front()];
       const std::int64_t gs = Scheme::group_size == kPerChannel ? k : Scheme::group_size;
       std::vector<const DeviceBuffer<float>*> mw;
       std::vector<std::int64_t> mn;
-      for (int m : g.members) { mw.push_back(&w[m]); mn.push_back(wn[m]); }
+      for (const int m : g.members()) { mw.push_back(&w[m]); mn.push_back(wn[m]); }
       const std::vector<float> xm = x_mean(in[static_cast<std::size_t>(g.input)], k), wm = w_mean(mw, mn, k, gs);
       DeviceBuffer<T> reference, out;
       run(g.input, reference);
@@ -99,7 +97,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
         const float r = static_cast<float>(i) / static_cast<float>(prm.n_grid);
         const std::vector<float> cand = awq_candidate_scales(xm, wm, r, prm.duo_scaling);
         throw_if_failed(cudaMemcpy(s.get(), cand.data(), s.bytes(), cudaMemcpyHostToDevice), "awq scales");
-        for (int m : g.members)
+        for (const int m : g.members())
           throw_if_failed(scaled_fake_quantize<Scheme>(w[m].get(), wn[m], k, gs, s.get(), work.lin[m].dense.get()),
                           "awq scale search");
         run(g.input, out);
@@ -109,7 +107,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
           best_ratio = r;
           throw_if_failed(cudaMemcpy(best.get(), s.get(), s.bytes(), cudaMemcpyDeviceToDevice), "awq scales");
         }
-        for (int m : g.members)  // restore the module's weights
+        for (const int m : g.members())  // restore the module's weights
           throw_if_failed(narrow(w[m].get(), wn[m] * k, work.lin[m].dense.get()), "awq scale search");
       }
       if (!(best_loss < std::numeric_limits<double>::infinity()))
@@ -120,18 +118,18 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
     // 4. Fold: the preceding op's output channels / s, the group's input columns · s, the captured inputs / s.
     std::array<std::pair<float, double>, 7> found{};  // per linear: its group's (ratio, loss); o without a group: 0
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
-      const Group& g = groups[gi];
+      const LinearGroup& g = groups[gi];
       const float* s = best_scales[gi].get();
-      const std::int64_t k = wk[g.members.front()];
-      if (g.prev < 0) {
+      const std::int64_t k = wk[g.members().front()];
+      if (g.producer < 0) {
         DeviceBuffer<float>& norm = g.input == LinearInput::kAttention ? layer.input_norm : layer.post_norm;
         throw_if_failed(divide(norm.get(), k, s), "awq fold");
       } else {
-        const auto p = static_cast<std::size_t>(g.prev);
+        const auto p = static_cast<std::size_t>(g.producer);
         throw_if_failed(divide_rows(w[p].get(), wn[p], wk[p], s), "awq fold");
         if (layer.lin[p].bias.size()) throw_if_failed(divide(layer.lin[p].bias.get(), wn[p], s), "awq fold");
       }
-      for (int m : g.members) {
+      for (const int m : g.members()) {
         throw_if_failed(scale_columns(w[m].get(), wn[m], k, s), "awq fold");
         found[static_cast<std::size_t>(m)] = best_of[gi];
       }
@@ -140,7 +138,7 @@ GpuQuantReport awq_model(Model& model, const std::vector<std::vector<std::int32_
     }
     // 5. Clip (not q/k: the attention softmax amplifies their errors), quantize, install.
     for (int i = 0; i < 7; ++i) {
-      const auto at = static_cast<std::size_t>(i < 3 ? 0 : i == 3 ? 1 : i < 6 ? 2 : 3);
+      const auto at = static_cast<std::size_t>(linear_input(i));
       if (prm.clip && i >= 2) {
         std::int64_t t_len = 0;
         const DeviceBuffer<T> sample = sample_rows(in[at], wk[i], prm.clip_tokens, &t_len);
