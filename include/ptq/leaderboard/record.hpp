@@ -141,7 +141,9 @@ inline std::string utc_now() {
 }
 
 /// Where and with what the row ran.
-inline nlohmann::ordered_json environment_json(int threads) {
+/// Where a row ran: ptq's version, the date, the evaluating device (cpu or cuda, and the GPU's name when known), the
+/// CPU, threads, OS, compiler and the BLAS kernel.
+inline nlohmann::ordered_json environment_json(int threads, std::string_view device, const std::string& gpu) {
   std::string cpu = "unknown";
   std::ifstream info("/proc/cpuinfo");
   for (std::string line; std::getline(info, line);)
@@ -153,12 +155,13 @@ inline nlohmann::ordered_json environment_json(int threads) {
   uname(&u);
   nlohmann::ordered_json env{{"ptq_version", PTQ_VERSION},
                              {"date", utc_now()},
-                             {"device", "cpu"},
+                             {"device", device},
                              {"cpu", cpu},
                              {"threads", threads},
                              {"os", fmt::format("{} {}", u.sysname, u.release)},
                              {"compiler", __VERSION__},
                              {"blas", openblas_get_config()}};  // names the kernel OpenBLAS chose for this CPU
+  if (!gpu.empty()) env["gpu"] = gpu;
   if (const std::uint64_t seed = ref::rounding_probe_seed(); seed != 0) env["rounding_probe"] = seed;
   return env;
 }

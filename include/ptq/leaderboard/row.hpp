@@ -329,7 +329,9 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
                                      "(environment.blas); another CPU's BLAS kernel rounds float32 sums otherwise, "
                                      "within the tolerances of docs/reliability.md"},
                             {"results_sha256", results_digest(rec)}};
-  rec["environment"] = environment_json(static_cast<int>(threads));
+  std::string gpu;  // the GPU's name, when the evaluation ran on one
+  if (rec.contains("memory") && rec["memory"].contains("device")) gpu = rec["memory"]["device"].value("name", "");
+  rec["environment"] = environment_json(static_cast<int>(threads), o.device, gpu);
   write_file_atomic(results / (row.key + ".json"), [&](std::ostream& s) { s << rec.dump(2) << "\n"; });
   if (rec["status"] == "ok") {
     for (const fs::path& p : partial) fs::remove_all(p);
