@@ -2,7 +2,7 @@
 # Installs what is missing, builds everything (CUDA sources too when nvcc is present) and runs all tests: the suite
 # (with the reference-parity cases again under the rounding probe), then the reliability stages: the parser and
 # memory tests under ASan + UBSan (tools/sanitize.sh) and every fuzz target for PTQ_FUZZ_SECONDS (default 60) seconds
-# (tools/fuzz.sh). About 25 minutes on 2 cores from nothing, less with a warm ccache (docs/reliability.md has the
+# (tools/fuzz.sh). About 28 minutes on 2 cores from nothing, less with a warm ccache (docs/reliability.md has the
 # stage times); PTQ_QUICK=1 runs the suite only. PTQ_TEST_LEVEL=1 (default) sizes slow cases for CI; 2: full size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
