@@ -28,6 +28,17 @@ struct ScoreBatch {
   AttentionLayout layout;               // segments and branches of the T tokens
   std::vector<std::int32_t> rows;       // (R) scored positions, 0 <= rows[r] < T
   std::vector<std::int32_t> targets;    // (R) the token each scored row must predict
+
+  /// One plain sequence, every position scored: position t predicts targets[t] (targets as long as ids).
+  static ScoreBatch sequence(const std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& targets) {
+    const auto t_len = static_cast<std::int64_t>(ids.size());
+    ScoreBatch b{ids, {}, AttentionLayout::single(t_len), {}, targets};
+    for (std::int32_t t = 0; t < static_cast<std::int32_t>(t_len); ++t) {
+      b.positions.push_back(t);
+      b.rows.push_back(t);
+    }
+    return b;
+  }
 };
 
 /// One scored row.

@@ -105,10 +105,7 @@ class Qwen2Model {
   [[nodiscard]] std::vector<TokenScore> score(std::span<const std::int32_t> ids,
                                                    std::span<const std::int32_t> targets) const {
     check(targets.size() == ids.size(), "", "score", "{} targets for {} positions", targets.size(), ids.size());
-    Buffer<float> hs = hidden_states(ids);
-    std::vector<TokenScore> out(ids.size());
-    ref::target_logprobs(hs.data(), static_cast<std::int64_t>(ids.size()), weights_.lm_head, targets, out);
-    return out;
+    return score(ScoreBatch::sequence({ids.begin(), ids.end()}, {targets.begin(), targets.end()}));
   }
 
   /// The scored rows of a packed forward pass (the evaluation harness's call, the same on every backend): only

@@ -106,13 +106,7 @@ class Qwen2Gpu {
   /// log p(targets[t] | ids[0..t]) and greedy flags for t < T of one sequence.
   [[nodiscard]] std::vector<TokenScore> score(std::span<const std::int32_t> ids, std::span<const std::int32_t> targets) {
     if (targets.size() != ids.size()) throw std::runtime_error("ptq cuda: score: targets and ids differ in length");
-    ScoreBatch b{{ids.begin(), ids.end()}, {}, AttentionLayout::single(static_cast<std::int64_t>(ids.size())), {},
-                 {targets.begin(), targets.end()}};
-    for (std::size_t t = 0; t < ids.size(); ++t) {
-      b.positions.push_back(static_cast<std::int32_t>(t));
-      b.rows.push_back(static_cast<std::int32_t>(t));
-    }
-    return score(b);
+    return score(ScoreBatch::sequence({ids.begin(), ids.end()}, {targets.begin(), targets.end()}));
   }
 
   /// The scored rows of a packed forward pass (kernels/score_batch.hpp): logits in float32, `chunk` rows at a time.
