@@ -65,6 +65,17 @@ TEST_CASE("summaries: ranks by perplexity, deltas against FP16, failed rows last
     } else {
       CHECK(s["device"] == "cpu");  // records without a device field were evaluated on the CPU
     }
+  // Fields of another type than the writer's are shown as absent, not thrown as nlohmann's type_error.
+  gpu["label"] = 3;
+  gpu["error"] = nullptr;
+  gpu["ppl"]["limited"] = "yes";
+  for (auto& [_, t] : gpu["tasks"].items()) t["limited"] = 1;
+  for (const auto& s : ptq::summarize(records))
+    if (s["row"] == gpu["row"]) {
+      CHECK(s["label"] == "");
+      CHECK(s["error"] == "");
+      CHECK(s["limited"] == false);
+    }
   PTQ_REQUIRE_ERROR(ptq::render_leaderboard({}, "pdf"), "--format", "pdf");
   PTQ_REQUIRE_ERROR(ptq::load_records(data_dir() / "leaderboard/missing"), "not a folder");
 }

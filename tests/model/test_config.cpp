@@ -73,8 +73,29 @@ TEST_CASE("config: bad files are rejected naming the file and the field", "[io][
                     "rope_scaling", "yarn");
   PTQ_REQUIRE_ERROR(parse(with("\"use_sliding_window\": false", "\"use_sliding_window\": true")),
                     "use_sliding_window");
+  // Fields of the wrong type or out of range (fuzz_config found the first: nlohmann's type_error escaped).
+  PTQ_REQUIRE_ERROR(parse(with("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": 3}")),
+                    "rope_scaling.rope_type", "expected a string");
+  PTQ_REQUIRE_ERROR(parse(with("\"hidden_size\": 3584", "\"hidden_size\": 4294970880")), "hidden_size",
+                    "out of range");  // 2^32 + 3584 would wrap to 3584
+  PTQ_REQUIRE_ERROR(parse(with("\"eos_token_id\": 151643", "\"eos_token_id\": [\"</s>\"]")), "eos_token_id",
+                    "expected an integer");
   ptq::test::TempDir dir;
   PTQ_REQUIRE_ERROR(ptq::load_qwen2_config(dir.path()), "config.json", "cannot open");
+  auto quantized = [&](const std::string& q) {
+    std::ofstream(dir / "config.json") << R"({"quantization_config": )" << q << "}";
+    return ptq::load_quantization(dir.path());
+  };
+  CHECK(quantized(R"({"quant_method": "gptq", "bits": 4, "group_size": -1})")->spec.group_size == ptq::kPerChannel);
+  PTQ_REQUIRE_ERROR(quantized(R"({"quant_method": 2, "bits": 4, "group_size": 128})"), "config.json",
+                    "quantization_config.quant_method", "expected a string");
+  PTQ_REQUIRE_ERROR(quantized(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": "yes"})"),
+                    "quantization_config.sym", "true/false");
+  PTQ_REQUIRE_ERROR(quantized(R"({"quant_method": "ptq", "format_version": "1", "bits": 4, "group_size": 128})"),
+                    "quantization_config.format_version", "integer");
+  PTQ_REQUIRE_ERROR(quantized(R"({"quant_method": "awq", "bits": 4, "group_size": 128, "version": ["gemm"]})"),
+                    "quantization_config.version", "expected a string");
+  PTQ_REQUIRE_ERROR(quantized("[4]"), "quantization_config", "expected an object");
 }
 
 TEST_CASE("model paths: folders and Hugging Face cache entries", "[io][config]") {

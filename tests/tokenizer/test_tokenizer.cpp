@@ -153,6 +153,23 @@ TEST_CASE("tokenizer: malformed tokenizer files get clear errors", "[tokenizer][
     j["model"]["type"] = "Unigram";
     PTQ_REQUIRE_ERROR(load(j.dump()), "model.type", "Unigram");
   }
+  SECTION("optional fields of the wrong type") {  // nlohmann's value() would throw its own type_error
+    auto j = nlohmann::json::parse(good);
+    j["model"]["byte_fallback"] = "no";
+    PTQ_REQUIRE_ERROR(load(j.dump()), "tok.json", "model.byte_fallback", "true/false");
+    j = nlohmann::json::parse(good);
+    j["pre_tokenizer"]["type"] = 7;
+    PTQ_REQUIRE_ERROR(load(j.dump()), "tok.json", "pre_tokenizer.type", "expected a string");
+    j = nlohmann::json::parse(good);
+    j["normalizer"] = 1;
+    PTQ_REQUIRE_ERROR(load(j.dump()), "tok.json", "normalizer", "expected an object");
+    j = nlohmann::json::parse(good);
+    j["added_tokens"][0]["special"] = 1;
+    PTQ_REQUIRE_ERROR(load(j.dump()), "tok.json", "added_tokens.special", "true/false");
+    j = nlohmann::json::parse(good);
+    j["model"]["vocab"]["!"] = 4294967296;  // 2^32 would wrap to 0
+    PTQ_REQUIRE_ERROR(load(j.dump()), "tok.json", "model.vocab", "out-of-range id 4294967296");
+  }
   SECTION("a regex that does not compile") {
     auto j = nlohmann::json::parse(good);
     j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(unclosed";

@@ -4,6 +4,7 @@
 
 #include "ptq/checkpoint/format.hpp"
 #include "ptq/io/file.hpp"
+#include "ptq/io/json_fields.hpp"
 #include "ptq/quant/quantizer.hpp"
 
 #include <fmt/format.h>
@@ -13,23 +14,6 @@
 #include <string>
 
 namespace ptq {
-
-namespace detail {
-
-inline int quant_int(const nlohmann::json& q, const std::string& file, const char* key) {
-  check(q.contains(key) && q[key].is_number_integer(), file, fmt::format("quantization_config.{}", key),
-        "missing or not an integer");
-  return q[key].get<int>();
-}
-
-inline bool quant_bool(const nlohmann::json& q, const std::string& file, const char* key, std::optional<bool> fallback) {
-  if (!q.contains(key) && fallback) return *fallback;
-  check(q.contains(key) && q[key].is_boolean(), file, fmt::format("quantization_config.{}", key),
-        "missing or not a boolean");
-  return q[key].get<bool>();
-}
-
-}  // namespace detail
 
 /// The quantization a checkpoint's config.json declares ("quantization_config"), or nullopt for a dense model.
 ///   ptq native: {"quant_method": "ptq", "format_version": 1, "bits", "group_size", "sym"}
@@ -43,16 +27,21 @@ inline std::optional<QuantizedCheckpoint> load_quantization(const fs::path& dir)
   const auto& q = j["quantization_config"];
   const std::string f = file.string();
   check(q.is_object(), f, "quantization_config", "expected an object");
-  const auto method = q.value("quant_method", std::string());
-  const int bits = detail::quant_int(q, f, "bits");
-  const int group = detail::quant_int(q, f, "group_size");
+  // Every field through config_field: a field of the wrong type is an error naming it, not nlohmann's type_error.
+  const auto field = [&]<class T>(const char* key, std::optional<T> fallback) {
+    return detail::config_field<T>(q, f, key, fallback, "quantization_config");
+  };
+  const auto method = field("quant_method", std::optional<std::string>(""));
+  const int bits = field("bits", std::optional<int>());
+  const int group = field("group_size", std::optional<int>());
   QuantizedCheckpoint c;
   if (method == "ptq") {
-    check(q.value("format_version", 0) == 1, f, "quantization_config.format_version", "unsupported version {} (ptq "
-          "reads version 1)", q.value("format_version", 0));
-    c.spec = {bits, group, detail::quant_bool(q, f, "sym", std::nullopt) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
+    const int version = field("format_version", std::optional<int>(0));
+    check(version == 1, f, "quantization_config.format_version", "unsupported version {} (ptq reads version 1)",
+          version);
+    c.spec = {bits, group, field("sym", std::optional<bool>()) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
   } else if (method == "gptq") {
-    const std::string fmt_name = q.value("checkpoint_format", std::string("gptq"));
+    const auto fmt_name = field("checkpoint_format", std::optional<std::string>("gptq"));
     check(fmt_name == "gptq" || fmt_name == "gptq_v2", f, "quantization_config.checkpoint_format",
           "\"{}\" is not supported (gptq, gptq_v2)", fmt_name);
     check(bits == 2 || bits == 3 || bits == 4 || bits == 8, f, "quantization_config.bits",
@@ -60,16 +49,17 @@ inline std::optional<QuantizedCheckpoint> load_quantization(const fs::path& dir)
     c.format = CheckpointFormat::kGptq;
     c.zero_offset = fmt_name == "gptq" ? 1 : 0;
     c.spec = {bits, group == -1 ? kPerChannel : group,
-              detail::quant_bool(q, f, "sym", true) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
+              field("sym", std::optional<bool>(true)) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
     check(group != 0, f, "quantization_config.group_size", "0 is not a GPTQ group size (-1 means per channel)");
   } else if (method == "awq") {
-    const std::string version = q.value("version", std::string("gemm"));
+    const auto version = field("version", std::optional<std::string>("gemm"));
     check(version == "gemm" || version == "GEMM", f, "quantization_config.version",
           "AWQ \"{}\" packing is not supported (gemm)", version);
     check(bits == 4, f, "quantization_config.bits", "AWQ GEMM checkpoints are 4-bit, not {}", bits);
     check(group > 0, f, "quantization_config.group_size", "AWQ GEMM needs a positive group size, got {}", group);
     c.format = CheckpointFormat::kAwq;
-    c.spec = {bits, group, detail::quant_bool(q, f, "zero_point", true) ? Symmetry::kAsymmetric : Symmetry::kSymmetric};
+    const bool zero_point = field("zero_point", std::optional<bool>(true));
+    c.spec = {bits, group, zero_point ? Symmetry::kAsymmetric : Symmetry::kSymmetric};
   } else {
     throw Error(f, "quantization_config.quant_method",
                 fmt::format("\"{}\" checkpoints are not supported (ptq, gptq, awq)", method));

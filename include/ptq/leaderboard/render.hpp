@@ -30,8 +30,9 @@ inline std::vector<nlohmann::ordered_json> load_records(const fs::path& dir) {
   std::vector<nlohmann::ordered_json> out;
   for (const auto& f : files) {
     auto j = nlohmann::ordered_json::parse(read_text_file(f), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != kRecordSchema) continue;
-    check(j.contains("row") && j.contains("status"), f.string(), "", "a row record without \"row\" or \"status\"");
+    if (j.is_discarded() || !j.is_object() || !j.contains("schema") || j["schema"] != kRecordSchema) continue;
+    for (const char* key : {"row", "status"})
+      check(j.contains(key) && j[key].is_string(), f.string(), key, "a row record needs it as a string");
     out.push_back(std::move(j));
   }
   check(!out.empty(), dir.string(), "", "no row records (*.json with schema {}) here", kRecordSchema);
@@ -54,16 +55,28 @@ inline nlohmann::ordered_json number_at(const nlohmann::ordered_json& j, std::in
   return p && p->is_number() ? *p : nlohmann::ordered_json();
 }
 
+/// The string at `keys`, or `fallback` where there is none (absent, null or of another type).
+inline std::string string_at(const nlohmann::ordered_json& j, std::initializer_list<const char*> keys,
+                             const char* fallback) {
+  const auto* p = find_path(j, keys);
+  return p && p->is_string() ? p->get<std::string>() : fallback;
+}
+
+inline bool true_at(const nlohmann::ordered_json& j, std::initializer_list<const char*> keys) {
+  const auto* p = find_path(j, keys);
+  return p && p->is_boolean() && p->get<bool>();
+}
+
 }  // namespace detail
 
 /// One flat summary per row, ranked by perplexity (failed rows last); deltas against the "fp16" row if present.
 inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann::ordered_json>& records) {
-  using detail::number_at;
+  using detail::number_at, detail::string_at;
   std::vector<nlohmann::ordered_json> rows;
   for (const auto& r : records) {
-    nlohmann::ordered_json s{{"rank", nullptr}, {"row", r["row"]}, {"label", r.value("label", "")},
-                             {"method", r.value("method", "")}, {"scheme", r.value("scheme", "")},
-                             {"status", r["status"]}};
+    nlohmann::ordered_json s{{"rank", nullptr},      {"row", r["row"]},
+                             {"label", string_at(r, {"label"}, "")},   {"method", string_at(r, {"method"}, "")},
+                             {"scheme", string_at(r, {"scheme"}, "")}, {"status", r["status"]}};
     s["ppl"] = number_at(r, {"ppl", "value"});
     s["ppl_seqlen"] = number_at(r, {"ppl", "seqlen"});
     s["ppl_windows"] = number_at(r, {"ppl", "windows"});
@@ -79,7 +92,7 @@ inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann:
     for (std::string_view c : kMmluCategories)
       s["mmlu_" + std::string(c)] = number_at(r, {"tasks", "mmlu", "categories", std::string(c).c_str(), "value"});
     // The memory of the device that evaluated the row: resident host memory (cpu), device memory (cuda: VRAM).
-    s["device"] = r.value("device", "cpu");
+    s["device"] = string_at(r, {"device"}, "cpu");
     const bool vram = detail::find_path(r, {"memory", "device"}) != nullptr;
     for (const auto& [key, host, device] : {std::tuple{"model_mb", "model_rss_bytes", "model_bytes"},
                                             {"peak_mb", "peak_rss_bytes", "peak_bytes"},
@@ -91,9 +104,9 @@ inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann:
     s["wall_seconds"] = number_at(r, {"wall_seconds"});
     bool limited = false;
     if (const auto* tasks = detail::find_path(r, {"tasks"}))
-      for (const auto& [_, t] : tasks->items()) limited = limited || t.value("limited", false);
-    s["limited"] = limited || r.value("ppl", nlohmann::ordered_json::object()).value("limited", false);
-    s["error"] = r.value("error", "");
+      for (const auto& [_, t] : tasks->items()) limited = limited || detail::true_at(t, {"limited"});
+    s["limited"] = limited || detail::true_at(r, {"ppl", "limited"});
+    s["error"] = string_at(r, {"error"}, "");
     rows.push_back(std::move(s));
   }
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {

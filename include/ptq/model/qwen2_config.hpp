@@ -104,7 +104,8 @@ inline Qwen2Config parse_qwen2_config(const std::string& text, const std::string
     if (!j.contains(key) || j[key].is_null()) continue;
     check(j[key].is_object(), file, key, "expected an object, got {}", j[key].dump());
     const auto& r = j[key];
-    const std::string type = r.value("rope_type", r.value("type", std::string("default")));
+    const auto type = config_field<std::string>(r, file, "rope_type",
+                                                config_field<std::string>(r, file, "type", "default", key), key);
     check(type == "default", file, key, "RoPE type \"{}\" is not supported (only \"default\")", type);
   }
   if (j.contains("layer_types") && j["layer_types"].is_array())

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "ptq/io/file.hpp"
+#include "ptq/io/json_fields.hpp"
 #include "ptq/tokenizer/byte_level.hpp"
 #include "ptq/tokenizer/regex.hpp"
 #include "ptq/tokenizer/unicode.hpp"
@@ -143,7 +144,8 @@ class Tokenizer {
     auto id_of = [&](const char* key) -> std::optional<std::int32_t> {
       if (!cfg.contains(key) || cfg[key].is_null()) return std::nullopt;
       const auto& v = cfg[key];
-      const std::string content = v.is_string() ? v.get<std::string>() : v.value("content", std::string());
+      const auto content =
+          v.is_string() ? v.get<std::string>() : detail::config_field<std::string>(v, config.string(), "content", "", key);
       const auto id = token_to_id(content);
       check(id.has_value(), config.string(), key, "\"{}\" is not a token of this tokenizer", content);
       return id;
@@ -242,28 +244,39 @@ inline const nlohmann::json& json_member(const nlohmann::json& j, const char* ke
   check(j.is_object() && j.contains(key), source, where, "missing \"{}\"", key);
   return j[key];
 }
+/// An added token's flags from its JSON entry (tokenizer.json's added_tokens, tokenizer_config.json's
+/// added_tokens_decoder); absent flags are false.
+inline AddedToken added_token(const nlohmann::json& a, std::int32_t id, std::string content, const std::string& source,
+                              std::string_view where) {
+  auto flag = [&](const char* key) { return config_field<bool>(a, source, key, false, where); };
+  return {id, std::move(content), flag("special"), flag("lstrip"), flag("rstrip"), flag("single_word"),
+          flag("normalized")};
+}
 }  // namespace detail
 
 inline Tokenizer Tokenizer::from_tokenizer_json(const std::string& text, const std::string& source) {
   using detail::json_member;
+  // Optional fields through config_field: one of the wrong type is an error naming it, not nlohmann's type_error.
+  auto field = [&]<class T>(const nlohmann::json& o, const char* key, T fallback, std::string_view where) {
+    return detail::config_field<T>(o, source, key, fallback, where);
+  };
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   check(!j.is_discarded(), source, "", "not valid JSON (truncated or corrupt?)");
   check(j.is_object(), source, "", "not a JSON object");
   Tokenizer t;
 
   const auto& model = json_member(j, "model", source, "");
-  check(model.value("type", std::string("BPE")) == "BPE", source, "model.type", "only BPE is supported, got {}",
-        model.value("type", std::string()));
-  check(!model.value("byte_fallback", false), source, "model.byte_fallback", "byte fallback is not supported");
-  check(model.value("dropout", nlohmann::json()).is_null(), source, "model.dropout", "BPE dropout is not supported");
-  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    const auto v = model.value(key, nlohmann::json());
-    check(v.is_null() || v == "", source, fmt::format("model.{}", key), "is not supported");
-  }
+  const auto type = field(model, "type", std::string("BPE"), "model");
+  check(type == "BPE", source, "model.type", "only BPE is supported, got {}", type);
+  check(!field(model, "byte_fallback", false, "model"), source, "model.byte_fallback", "byte fallback is not supported");
+  check(!model.contains("dropout") || model["dropout"].is_null(), source, "model.dropout", "BPE dropout is not supported");
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
+    check(field(model, key, std::string(), "model").empty(), source, fmt::format("model.{}", key), "is not supported");
   const auto& vocab = json_member(model, "vocab", source, "model");
   check(vocab.is_object(), source, "model.vocab", "expected an object token -> id");
   for (const auto& [tok, id] : vocab.items()) {
-    check(id.is_number_integer(), source, "model.vocab", "token \"{}\" has a non-integer id", tok);
+    check(id.is_number_integer() && detail::fits_integer<std::int32_t>(id), source, "model.vocab",
+          "token \"{}\" has a non-integer or out-of-range id {}", tok, id.dump());
     t.add_vocab(tok, id.get<std::int32_t>(), source);
   }
   check(!t.vocab_.empty(), source, "model.vocab", "the vocabulary is empty");
@@ -288,12 +301,12 @@ inline Tokenizer Tokenizer::from_tokenizer_json(const std::string& text, const s
   // normalizer: null, NFC, or a Sequence of NFC.
   const auto norm = j.value("normalizer", nlohmann::json());
   auto check_norm = [&](const nlohmann::json& n) {
-    const auto type = n.value("type", std::string());
+    const auto type = field(n, "type", std::string(), "normalizer");
     check(type == "NFC", source, "normalizer", "type \"{}\" is not supported (NFC or none)", type);
     t.nfc_ = true;
   };
   if (!norm.is_null()) {
-    if (norm.value("type", std::string()) == "Sequence") {
+    if (field(norm, "type", std::string(), "normalizer") == "Sequence") {
       for (const auto& n : json_member(norm, "normalizers", source, "normalizer")) check_norm(n);
     } else {
       check_norm(norm);
@@ -303,25 +316,28 @@ inline Tokenizer Tokenizer::from_tokenizer_json(const std::string& text, const s
   // pre_tokenizer: Sequence[Split(regex, Isolated), ByteLevel(use_regex false)] or ByteLevel(use_regex true).
   const auto& pre = json_member(j, "pre_tokenizer", source, "");
   std::vector<nlohmann::json> steps;
-  if (pre.value("type", std::string()) == "Sequence") {
+  if (field(pre, "type", std::string(), "pre_tokenizer") == "Sequence") {
     for (const auto& s : json_member(pre, "pretokenizers", source, "pre_tokenizer")) steps.push_back(s);
   } else {
     steps.push_back(pre);
   }
   bool byte_level_seen = false;
   for (const auto& s : steps) {
-    const auto type = s.value("type", std::string());
+    const auto type = field(s, "type", std::string(), "pre_tokenizer");
     if (type == "Split") {
       check(!t.regex_, source, "pre_tokenizer", "more than one Split is not supported");
-      check(s.value("behavior", std::string()) == "Isolated" && !s.value("invert", false), source,
+      check(field(s, "behavior", std::string(), "pre_tokenizer.Split") == "Isolated" &&
+                !field(s, "invert", false, "pre_tokenizer.Split"),
+            source,
             "pre_tokenizer.Split", "only behavior Isolated without invert is supported");
       const auto& pattern = json_member(s, "pattern", source, "pre_tokenizer.Split");
       check(pattern.contains("Regex") && pattern["Regex"].is_string(), source, "pre_tokenizer.Split.pattern",
             "expected {{\"Regex\": \"...\"}}");
       t.regex_.emplace(pattern["Regex"].get<std::string>(), source);
     } else if (type == "ByteLevel") {
-      check(!s.value("add_prefix_space", false), source, "pre_tokenizer.ByteLevel", "add_prefix_space is not supported");
-      if (s.value("use_regex", true)) {
+      check(!field(s, "add_prefix_space", false, "pre_tokenizer.ByteLevel"), source, "pre_tokenizer.ByteLevel",
+            "add_prefix_space is not supported");
+      if (field(s, "use_regex", true, "pre_tokenizer.ByteLevel")) {
         check(!t.regex_, source, "pre_tokenizer.ByteLevel", "use_regex after a Split is not supported");
         t.regex_.emplace(std::string(kGpt2Pattern), source);
       }
@@ -338,10 +354,10 @@ inline Tokenizer Tokenizer::from_tokenizer_json(const std::string& text, const s
       check(a.is_object() && a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
                 a["content"].is_string(),
             source, "added_tokens", "entry {} lacks an integer id or a string content", a.dump());
-      AddedToken tok{a["id"].get<std::int32_t>(), a["content"].get<std::string>(), a.value("special", false),
-                     a.value("lstrip", false), a.value("rstrip", false), a.value("single_word", false),
-                     a.value("normalized", false)};
-      check(tok.id >= 0 && tok.id < (1 << 24), source, "added_tokens", "id {} out of range", tok.id);
+      const auto id = field(a, "id", std::int64_t{0}, "added_tokens");
+      check(id >= 0 && id < (1 << 24), source, "added_tokens", "id {} out of range", id);
+      auto tok = detail::added_token(a, static_cast<std::int32_t>(id), a["content"].get<std::string>(), source,
+                                     "added_tokens");
       // An added token that is also a regular token keeps its regular id (the reference does the same).
       t.add_added_token(std::move(tok), source);
     }
@@ -356,7 +372,8 @@ inline Tokenizer Tokenizer::from_vocab_merges(const fs::path& dir) {
   check(!vocab.is_discarded() && vocab.is_object(), vsrc, "", "not a JSON object token -> id");
   Tokenizer t;
   for (const auto& [tok, id] : vocab.items()) {
-    check(id.is_number_integer(), vsrc, tok, "non-integer id");
+    check(id.is_number_integer() && detail::fits_integer<std::int32_t>(id), vsrc, tok, "non-integer or out-of-range id {}",
+          id.dump());
     t.add_vocab(tok, id.get<std::int32_t>(), vsrc);
   }
   std::int32_t rank = 0;
@@ -382,8 +399,7 @@ inline Tokenizer Tokenizer::from_vocab_merges(const fs::path& dir) {
         const auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
         check(ec == std::errc() && p == id.data() + id.size() && n >= 0 && n < (1 << 24), csrc,
               "added_tokens_decoder." + id, "key is not a token id");
-        t.add_added_token({n, a["content"].get<std::string>(), a.value("special", false), a.value("lstrip", false),
-                           a.value("rstrip", false), a.value("single_word", false), a.value("normalized", false)},
+        t.add_added_token(detail::added_token(a, n, a["content"].get<std::string>(), csrc, "added_tokens_decoder." + id),
                           csrc);
       }
     }
