@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, sized for about 8 minutes on one H200: configure for sm_90, build the CUDA tests and benchmarks, run
 # the CUDA tests (kernels, forward pass, GPTQ vs the CPU), the quantized-product sweep on Qwen2.5-7B shapes (every
-# configuration validated against the CPU reference, against cuBLAS fp16), then GPTQ of a synthetic Qwen2.5-7B.
+# configuration validated against the CPU reference, against cuBLAS bf16, L2 flushed), then GPTQ of a synthetic Qwen2.5-7B.
 # Prints a short summary; record what was measured in docs/gpu-results.md (date, command, GPU).
 #   bench/gpu/run.sh [reps=30] [nsamples=128] [seqlen=2048]
 set -uo pipefail
@@ -16,10 +16,10 @@ status=0
 ctest --test-dir build-gpu -L cuda --output-on-failure --timeout 240 | tee "$out/ctest.txt" || status=1
 build-gpu/bench/bench_quant_matmul "$reps" w4g128s > "$out/sweep_w4.csv" || status=1
 for s in w8g128s w3g128a; do build-gpu/bench/bench_quant_matmul 10 "$s" > "$out/sweep_$s.csv" || status=1; done
-echo "== best configuration per shape and M (speedup over cuBLAS fp16, % of copy bandwidth):"
+echo "== best configuration per shape and M (speedup over cuBLAS bf16, % of copy bandwidth):"
 for f in "$out"/sweep_*.csv; do
   echo "-- $(basename "$f" .csv)"
-  awk -F, '$1 !~ /^#/ && NR > 1 && $3 != "cublas_fp16" && $4 !~ /INVALID/ && NF == 8 {
+  awk -F, '$1 !~ /^#/ && NR > 1 && $3 != "cublas_bf16" && $4 !~ /INVALID/ && NF == 8 {
              key = $1 " M=" $2; if ($8 > best[key]) { best[key] = $8; cfg[key] = $3; pct[key] = $7 } }
            END { for (k in best) printf "%-30s %-20s %5.2fx  %3.0f%% bw\n", k, cfg[k], best[k], pct[k] }' "$f" | sort -V
 done

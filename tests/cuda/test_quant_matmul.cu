@@ -1,4 +1,4 @@
-// The quantized-weight kernels (GEMV, tensor-core GEMM, dequantization) against the CPU reference on fresh random
+// The quantized-weight kernels (GEMV, tensor-core GEMM, the fragment-layout mma kernel, dequantization) against the CPU reference on fresh random
 // inputs: every scheme of the list below (3/4/8 bits; groups 32/64/128 and per channel; symmetric and asymmetric),
 // with and without act-order g_idx, fp16 and bf16 activations, odd output sizes. Reference: the weight dequantized
 // by PackedWeight::dequantize_rows and the product in double precision (quant_case.cpp). Outputs are NaN-poisoned
@@ -8,6 +8,8 @@
 #include "quant_case.hpp"
 #include "ptq/kernels/cuda/gemm_wa16.cuh"
 #include "ptq/kernels/cuda/gemv_wa16.cuh"
+#include "ptq/kernels/cuda/mma_wa16.cuh"
+#include "ptq/quant/fragment_arrays.hpp"
 
 #include <tuple>
 
@@ -64,6 +66,36 @@ int check_scheme(bool act_order, std::uint64_t& seed) {
   for (const int m : {1, 17, 64, 200}) {
     product("gemm 64x128x64 s2", m, [&](const T* x, int mm, T* y) { return gemm_wa16<Gemm>(x, mm, w, y); });
     product("gemm 32x64x32 s1", m, [&](const T* x, int mm, T* y) { return gemm_wa16<GemmSmall>(x, mm, w, y); });
+  }
+  // The tensor-core kernel on the fragment layout (4/8 bits, groups of 16k or per channel), one split and many.
+  const ptq::PackedView host{{c.n, c.k, c.group, c.bits}, c.qweight.data(), c.scales.data(), c.qzeros.data(),
+                             c.g_idx.empty() ? nullptr : c.g_idx.data()};
+  if constexpr (Scheme::bits == 3) {
+    failures += ptq::fragment_arrays(host).has_value();  // 3-bit weights stay in the native layout
+  } else {
+    const auto f = ptq::fragment_arrays(host);
+    if (!f) {
+      std::printf("FAIL %s: no fragment layout\n", name.c_str());
+      return failures + 1;
+    }
+    const DeviceBuffer<std::uint32_t> ft(f->tiles);
+    const DeviceBuffer<std::uint16_t> fs(f->scales);
+    const DeviceBuffer<std::uint8_t> fz(f->zeros);
+    const DeviceBuffer<std::int32_t> fp(f->perm);
+    const ptq::FragmentView fv{f->layout, ft.get(), fs.get(), f->zeros.empty() ? nullptr : fz.get(),
+                               f->perm.empty() ? nullptr : fp.get()};
+    int sms = 0;
+    CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    auto mma = [&]<class Cfg>(const char* label, Cfg*) {
+      for (const int m : {1, 5, 16, 33, 64})
+        for (const int machine : {1, sms}) {  // one split (one SM's worth) and split-K over the device
+          const MmaPlan plan = mma_wa16_plan<Cfg>(m, fv, machine);
+          DeviceBuffer<float> ws(plan.workspace_floats);
+          product(label, m, [&](const T* x, int mm, T* y) { return mma_wa16<Cfg>(x, mm, fv, y, plan, ws.get()); });
+        }
+    };
+    mma("mma 16x256x8", static_cast<GemmConfig<Scheme, Tile<16, 256, 8>, 1>*>(nullptr));
+    mma("mma 32x128x4", static_cast<GemmConfig<Scheme, Tile<32, 128, 4>, 1>*>(nullptr));
   }
   // Refusals: a view in another scheme.
   ptq::PackedView other = w;
