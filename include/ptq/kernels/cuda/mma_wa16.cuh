@@ -70,6 +70,18 @@ __device__ __forceinline__ void mma_16816(float (&c)[4], const std::uint32_t (&a
   }
 }
 
+/// f(i, s, e) for every accumulator of a lane: m16 tile i, n8 subtile s, register c_e (rows g, g + 8 for e / 2,
+/// column 2t + e % 2), unrolled.
+template <int Mt, class F>
+__device__ __forceinline__ void for_each_accumulator(F&& f) {
+#pragma unroll
+  for (int i = 0; i < Mt; ++i)
+#pragma unroll
+    for (int s = 0; s < 8; ++s)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) f(i, s, e);
+}
+
 inline constexpr int kMmaSmemPad = 8;  // halves of padding per staged x row: the A-fragment reads spread over banks
 
 }  // namespace detail
@@ -104,12 +116,7 @@ __global__ void __launch_bounds__(Cfg::TileShape::N / 64 * 32)
   const std::int64_t tiles_per_group = w.groups() == 1 ? w.tiles_k() : w.group / kFragmentTileK;
 
   float acc[kMt][8][4], total[kMt][8][4];
-#pragma unroll
-  for (int i = 0; i < kMt; ++i)
-#pragma unroll
-    for (int s = 0; s < 8; ++s)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][s][e] = total[i][s][e] = 0.0f;
+  detail::for_each_accumulator<kMt>([&](int i, int s, int e) { acc[i][s][e] = total[i][s][e] = 0.0f; });
 
   std::uint32_t bz[8];        // the lane's biased zero points (magic + z in both halves), one per subtile
   std::int64_t zero_group = -1;
@@ -164,32 +171,22 @@ __global__ void __launch_bounds__(Cfg::TileShape::N / 64 * 32)
         std::uint16_t sc[16];
         *reinterpret_cast<uint4*>(sc) = __ldg(reinterpret_cast<const uint4*>(w.scales + at));
         *reinterpret_cast<uint4*>(sc + 8) = __ldg(reinterpret_cast<const uint4*>(w.scales + at) + 1);
-#pragma unroll
-        for (int i = 0; i < kMt; ++i)
-#pragma unroll
-          for (int s = 0; s < 8; ++s)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              total[i][s][e] += __half2float(__ushort_as_half(sc[s * 2 + e % 2])) * acc[i][s][e];
-              acc[i][s][e] = 0.0f;
-            }
+        detail::for_each_accumulator<kMt>([&](int i, int s, int e) {
+          total[i][s][e] += __half2float(__ushort_as_half(sc[s * 2 + e % 2])) * acc[i][s][e];
+          acc[i][s][e] = 0.0f;
+        });
       }
     }
   }
   if (!active) return;
   // C fragment: rows g (c0, c1) and g + 8 (c2, c3), columns 2t, 2t + 1 of each subtile.
-#pragma unroll
-  for (int i = 0; i < kMt; ++i)
-#pragma unroll
-    for (int s = 0; s < 8; ++s)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = m0 + i * 16 + g + 8 * (e / 2);
-        const std::int64_t col = strip * kFragmentTileN + 8 * s + 2 * t + e % 2;
-        if (row >= m || col >= w.n) continue;
-        if (partial != nullptr) partial[(static_cast<std::int64_t>(blockIdx.y) * m + row) * w.n + col] = total[i][s][e];
-        else y[static_cast<std::int64_t>(row) * w.n + col] = from_f32<T>(total[i][s][e]);
-      }
+  detail::for_each_accumulator<kMt>([&](int i, int s, int e) {
+    const int row = m0 + i * 16 + g + 8 * (e / 2);
+    const std::int64_t col = strip * kFragmentTileN + 8 * s + 2 * t + e % 2;
+    if (row >= m || col >= w.n) return;
+    if (partial != nullptr) partial[(static_cast<std::int64_t>(blockIdx.y) * m + row) * w.n + col] = total[i][s][e];
+    else y[static_cast<std::int64_t>(row) * w.n + col] = from_f32<T>(total[i][s][e]);
+  });
 }
 
 /// y = the sum of the splits' partials, in split order (the same bits on every run).
