@@ -77,16 +77,15 @@ inline PackedArrays native_arrays(const FragmentArrays& f) {
   a.qweight.assign(static_cast<std::size_t>(l.n * shape.words_per_row()), 0);
   a.qzeros.assign(static_cast<std::size_t>(l.n * shape.zero_words_per_row()), 0);
   a.scales.assign(static_cast<std::size_t>(l.n * l.groups()), 0);
+  const FragmentView fv = f.view();
   if (!f.perm.empty()) {
     a.g_idx.resize(static_cast<std::size_t>(l.k));
     for (std::int64_t kp = 0; kp < l.k; ++kp) a.g_idx[f.perm[kp]] = static_cast<std::int32_t>(kp / l.group);
   }
   for (std::int64_t n = 0; n < l.n; ++n) {
-    for (std::int64_t kp = 0; kp < l.k; ++kp) {
-      const FragmentSlot s = l.slot_of(n, kp);
-      const std::uint32_t code = (f.tiles[s.word] >> (s.slot * l.bits)) & ((1u << l.bits) - 1);
-      bitstream_set(a.qweight.data() + n * shape.words_per_row(), f.perm.empty() ? kp : f.perm[kp], l.bits, code);
-    }
+    for (std::int64_t kp = 0; kp < l.k; ++kp)
+      bitstream_set(a.qweight.data() + n * shape.words_per_row(), f.perm.empty() ? kp : f.perm[kp], l.bits,
+                    fv.code(n, kp));
     for (std::int64_t g = 0; g < l.groups(); ++g) {
       a.scales[n * l.groups() + g] = f.scales[l.scale_index(n, g)];
       const std::uint32_t z = f.zeros.empty() ? 1u << (l.bits - 1) : f.zeros[l.zero_index(n, g)];

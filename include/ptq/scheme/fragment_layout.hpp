@@ -107,6 +107,12 @@ struct FragmentView : FragmentLayout {
   const std::uint16_t* scales = nullptr;  // (params()) fp16 bits
   const std::uint8_t* zeros = nullptr;    // (params()) or null: symmetric, zero point 2^(bits-1)
   const std::int32_t* perm = nullptr;     // (k) or null: logical row k' is channel k'
+
+  /// The code at column n, logical row kp.
+  [[nodiscard]] PTQ_HOST_DEVICE std::uint32_t code(std::int64_t n_, std::int64_t kp) const {
+    const FragmentSlot s = slot_of(n_, kp);
+    return (tiles[s.word] >> (s.slot * bits)) & ((1u << bits) - 1);
+  }
 };
 
 /// Word `w` of the tensor-core layout of the native weight `src`: what the repacker writes, one word per thread.
@@ -118,8 +124,11 @@ PTQ_HOST_DEVICE std::uint32_t fragment_word(const PackedView& src, const Fragmen
     std::int64_t n = 0, kp = 0;
     dst.coords_of(w, c, n, kp);
     if (n >= src.n) continue;  // padding columns: code 0 with scale 0
-    const std::int64_t last = dst.groups() - 1, g = kp / dst.group < last ? kp / dst.group : last;
-    v |= (kp < src.k ? src.code(n, perm != nullptr ? perm[kp] : kp) : src.zero(n, g)) << (c * dst.bits);
+    if (kp < src.k) {
+      v |= src.code(n, perm != nullptr ? perm[kp] : kp) << (c * dst.bits);
+    } else {  // padding rows: the last group's zero point
+      v |= src.zero(n, dst.groups() - 1) << (c * dst.bits);
+    }
   }
   return v;
 }

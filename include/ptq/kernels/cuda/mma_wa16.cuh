@@ -112,14 +112,16 @@ __global__ void __launch_bounds__(Cfg::TileShape::N / 64 * 32)
   const int m0 = static_cast<int>(blockIdx.z) * Cfg::TileShape::M;
   const std::int64_t kt0 = blockIdx.y * tiles_per_split;
   const std::int64_t kt1 = kt0 + tiles_per_split < w.tiles_k() ? kt0 + tiles_per_split : w.tiles_k();
-  // Tiles per group: the scales change every tiles_per_group steps (one group per row: never inside the product).
+  // k16 steps per group (per channel: all of them). The group is tracked step by step: one division per block,
+  // none in the loop.
   const std::int64_t tiles_per_group = w.groups() == 1 ? w.tiles_k() : w.group / kFragmentTileK;
+  std::int64_t gi = kt0 / tiles_per_group, group_end = (gi + 1) * tiles_per_group;
+  bool zeros_loaded = false;
 
   float acc[kMt][8][4], total[kMt][8][4];
   detail::for_each_accumulator<kMt>([&](int i, int s, int e) { acc[i][s][e] = total[i][s][e] = 0.0f; });
 
-  std::uint32_t bz[8];        // the lane's biased zero points (magic + z in both halves), one per subtile
-  std::int64_t zero_group = -1;
+  std::uint32_t bz[8];  // the lane's biased zero points (magic + z in both halves), one per subtile
   const std::uint32_t* tiles = w.tiles + strip * w.tiles_k() * w.tile_words() + lane * kWordsPerLane;
 
   for (std::int64_t c0 = kt0; c0 < kt1; c0 += kSteps) {
@@ -135,9 +137,9 @@ __global__ void __launch_bounds__(Cfg::TileShape::N / 64 * 32)
     __syncthreads();
     if (!active) continue;
     for (int step = 0; step < kSteps && c0 + step < kt1; ++step) {
-      const std::int64_t kt = c0 + step, gi = kt / tiles_per_group;
-      if (gi != zero_group) {  // the lane's 8 zero points: one 8-byte read per group
-        zero_group = gi;
+      const std::int64_t kt = c0 + step;
+      if (!zeros_loaded) {  // the lane's 8 zero points: one 8-byte read per group
+        zeros_loaded = true;
         const std::int64_t at = (strip * w.groups() + gi) * kFragmentTileN + g * 8;
         std::uint8_t z[8];
         if (w.zeros != nullptr) *reinterpret_cast<uint2*>(z) = __ldg(reinterpret_cast<const uint2*>(w.zeros + at));
@@ -166,7 +168,7 @@ __global__ void __launch_bounds__(Cfg::TileShape::N / 64 * 32)
           detail::mma_16816<T>(acc[i][s], a, b0, b1);
         }
       }
-      if ((kt + 1) % tiles_per_group == 0 || kt + 1 == kt1) {  // the group (or this split's part of it) ends
+      if (kt + 1 == group_end || kt + 1 == kt1) {  // the group (or this split's part of it) ends
         const std::int64_t at = (strip * w.groups() + gi) * kFragmentTileN + t * 16;  // [t][s][j]: 32 bytes
         std::uint16_t sc[16];
         *reinterpret_cast<uint4*>(sc) = __ldg(reinterpret_cast<const uint4*>(w.scales + at));
@@ -175,6 +177,9 @@ __global__ void __launch_bounds__(Cfg::TileShape::N / 64 * 32)
           total[i][s][e] += __half2float(__ushort_as_half(sc[s * 2 + e % 2])) * acc[i][s][e];
           acc[i][s][e] = 0.0f;
         });
+        ++gi;
+        group_end += tiles_per_group;
+        zeros_loaded = false;
       }
     }
   }
