@@ -1,7 +1,8 @@
 // The GPU block kernels against the CPU references of kernels/ref on fresh random inputs (a 7B-like head layout at a
 // small width: 130 tokens, 8 query and 2 key/value heads of 128, hidden 512, vocabulary 1000), fp16 and bf16:
-// RMSNorm, RoPE, causal GQA attention, SwiGLU, and the target log-probability with its greedy flag (the first
-// target is the arg-max, so a true flag is checked). Outputs are NaN-poisoned; tolerances in units of roundoff u of
+// RMSNorm, RoPE, causal GQA attention (both kernels: per query and tiled, whose 130 tokens span 9 query blocks and
+// 3 key tiles), SwiGLU, and the target log-probability with its greedy flag (the first target is the arg-max, so a
+// true flag is checked). Outputs are NaN-poisoned; tolerances in units of roundoff u of
 // the dtype relative to max(|y|, rms(y)): 2u for the one-rounding kernels, 8u for attention (exp and a weighted sum
 // of 130 values); log-probs within 1e-4 nats (float32 logits). Exit 77 without a GPU.
 #include "cuda_test.cuh"
@@ -37,14 +38,16 @@ int check(std::uint64_t seed) {
     CUDA_OK(cudaDeviceSynchronize());
     failures += !compare("rope" + dt, to_float(x.download()), c.rope_out, 2 * u);
   }
-  {
+  const std::pair<AttentionKernel, const char*> attention_kernels[] = {{AttentionKernel::kPerQuery, " per query"},
+                                                                         {AttentionKernel::kTiled, " tiled"}};
+  for (const auto& [kernel, kname] : attention_kernels) {
     const DeviceBuffer<T> q(to_dtype<T>(c.q)), k(to_dtype<T>(c.k)), v(to_dtype<T>(c.v));
     DeviceBuffer<T> out(c.attn.size());
     out.poison();
     CUDA_OK(causal_attention(q.get(), k.get(), v.get(), out.get(), t, static_cast<int>(c.heads),
-                             static_cast<int>(c.kv_heads), static_cast<int>(c.head_dim)));
+                             static_cast<int>(c.kv_heads), static_cast<int>(c.head_dim), {}, nullptr, kernel));
     CUDA_OK(cudaDeviceSynchronize());
-    failures += !compare("causal_attention" + dt, to_float(out.download()), c.attn, 8 * u);
+    failures += !compare("causal_attention" + std::string(kname) + dt, to_float(out.download()), c.attn, 8 * u);
   }
   {  // a packed pass: two segments, branches, restarted positions
     DeviceBuffer<T> x(to_dtype<T>(c.rope_in));
@@ -57,12 +60,16 @@ int check(std::uint64_t seed) {
     CUDA_OK(cudaDeviceSynchronize());
     failures += !compare("rope packed" + dt, to_float(x.download()), c.rope_packed, 2 * u);
     const DeviceBuffer<T> q(to_dtype<T>(c.q)), k(to_dtype<T>(c.k)), v(to_dtype<T>(c.v));
-    DeviceBuffer<T> out(c.attn_packed.size());
-    out.poison();
-    CUDA_OK(causal_attention(q.get(), k.get(), v.get(), out.get(), t, static_cast<int>(c.heads),
-                             static_cast<int>(c.kv_heads), static_cast<int>(c.head_dim), {starts.get(), branch.get()}));
-    CUDA_OK(cudaDeviceSynchronize());
-    failures += !compare("causal_attention packed" + dt, to_float(out.download()), c.attn_packed, 8 * u);
+    for (const auto& [kernel, kname] : attention_kernels) {
+      DeviceBuffer<T> out(c.attn_packed.size());
+      out.poison();
+      CUDA_OK(causal_attention(q.get(), k.get(), v.get(), out.get(), t, static_cast<int>(c.heads),
+                               static_cast<int>(c.kv_heads), static_cast<int>(c.head_dim), {starts.get(), branch.get()},
+                               nullptr, kernel));
+      CUDA_OK(cudaDeviceSynchronize());
+      failures += !compare("causal_attention packed" + std::string(kname) + dt, to_float(out.download()), c.attn_packed,
+                           8 * u);
+    }
   }
   {
     DeviceBuffer<T> gate(to_dtype<T>(c.gate));
