@@ -104,13 +104,14 @@ ptq::Tokenizer model_tokenizer(const std::string& model, const std::string& over
 }
 
 struct PplArgs {
-  std::string model, tokenizer, data, protocol = "gptq", device = "cpu";
+  std::string model, tokenizer, data, protocol = "gptq", device = "cpu", kernels;
   std::int64_t seqlen = 2048, max_windows = 0, batch_tokens = 2048;
   bool json = false;
 };
 
 int run_ppl(const PplArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
+  const std::string kernels = ptq::parse_model_kernels(a.kernels);
   const ptq::Device device = ptq::parse_device(a.device);
   ptq::check(a.protocol == "gptq" || a.protocol == "lm-eval", "", "--protocol", "\"{}\" is not gptq or lm-eval", a.protocol);
   const auto model = ptq::Qwen2Model::load(a.model);
@@ -122,11 +123,12 @@ int run_ppl(const PplArgs& a) {
     // lm-eval: --data is the raw file (wiki.test.raw), split into pages as EleutherAI/wikitext_document_level does.
     return ptq::perplexity_lm_eval(m, tok, ptq::wikitext_pages(ptq::read_text_file(a.data)), a.seqlen, a.max_windows,
                                    scoring);
-  });
+  }, kernels);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::ordered_json j{{"protocol", r.protocol}, {"seqlen", r.seqlen}, {"ppl", r.ppl}, {"nll_sum", r.nll_sum},
                            {"tokens", r.tokens}, {"windows", r.windows}, {"model", a.model}, {"data", a.data},
                            {"device", a.device}};
+  if (device == ptq::Device::kCuda) j["kernels"] = kernels;
   if (r.word_perplexity) {
     j["word_perplexity"] = *r.word_perplexity;
     j["byte_perplexity"] = *r.byte_perplexity;
@@ -151,7 +153,7 @@ int run_ppl(const PplArgs& a) {
 
 struct EvalArgs {
   std::string model, tokenizer, tasks = "arc_easy,arc_challenge,hellaswag,piqa,winogrande,mmlu", data_dir = "../shared/data",
-              log_samples, device = "cpu";
+              log_samples, device = "cpu", kernels;
   std::size_t limit = 0;
   int num_fewshot = 0;
   std::int64_t max_length = 0, batch_tokens = 2048;
@@ -218,9 +220,10 @@ int eval_tasks(const EvalArgs& a, const ptq::Qwen2Model& model, Model& m) {
 }
 
 int run_eval(const EvalArgs& a) {
+  const std::string kernels = ptq::parse_model_kernels(a.kernels);
   const ptq::Device device = ptq::parse_device(a.device);
   const auto model = ptq::Qwen2Model::load(a.model);
-  return ptq::with_device(model, device, [&](auto& m) { return eval_tasks(a, model, m); });
+  return ptq::with_device(model, device, [&](auto& m) { return eval_tasks(a, model, m); }, kernels);
 }
 
 struct QuantizeArgs {
@@ -238,7 +241,7 @@ int run_quantize(const QuantizeArgs& a) {
   const ptq::CheckpointFormat format = ptq::parse_format(a.format);
   const ptq::Device device = ptq::parse_device(a.device);
   const ptq::QuantSpec spec{a.bits, a.group, a.asym ? ptq::Symmetry::kAsymmetric : ptq::Symmetry::kSymmetric};
-  if (device == ptq::Device::kCuda && a.method != "rtn") ptq::require_instantiated(spec, "--device cuda");
+  if (device == ptq::Device::kCuda) ptq::require_instantiated(spec, "--device cuda");
   auto model = ptq::Qwen2Model::load(a.model);
   ptq::check(!ptq::load_quantization(model.dir()).has_value(), a.model, "quantization_config",
              "the model is already quantized");
@@ -303,6 +306,12 @@ int run_export(const std::string& model_path, const std::string& format_name, co
   return 0;
 }
 
+/// --kernels' help: the compiled configurations.
+std::string kernels_help() {
+  return fmt::format("cuda: the packed products' kernel configuration, one of {} (default: the first)",
+                     ptq::model_kernels_names());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -337,6 +346,7 @@ int main(int argc, char** argv) {
   ppl->add_option("--max-windows", pa.max_windows, "gptq: score only the first K windows; lm-eval: the first K pages");
   ppl->add_option("--batch-tokens", pa.batch_tokens, "Tokens per forward pass")->capture_default_str();
   ppl->add_option("--device", pa.device, "cpu | cuda (the GPU model, bf16)")->capture_default_str();
+  ppl->add_option("--kernels", pa.kernels, kernels_help());
   ppl->add_flag("--json", pa.json, "Print one JSON object");
 
   EvalArgs ea;
@@ -352,6 +362,7 @@ int main(int argc, char** argv) {
   eval->add_option("--log-samples", ea.log_samples, "Write every request's context, continuation, ll, is_greedy (JSONL)");
   eval->add_flag("--hellaswag-full", ea.hellaswag_full, "HellaSwag from the 10,042-row pre-processed file (approximate)");
   eval->add_option("--device", ea.device, "cpu | cuda (the GPU model, bf16)")->capture_default_str();
+  eval->add_option("--kernels", ea.kernels, kernels_help());
   eval->add_flag("--json", ea.json, "Print one JSON object");
 
   QuantizeArgs qa;
@@ -374,7 +385,7 @@ int main(int argc, char** argv) {
   quantize->add_option("--feed", qa.feed, "Next layer's calibration input: quantized | full (default: GPTQ quantized, AWQ full)");
   quantize->add_option("--out", qa.out, "Output folder (must not exist)")->required();
   quantize->add_option("--format", qa.format, "Output layout: native | gptq (v1) | awq (GEMM)")->capture_default_str();
-  quantize->add_option("--device", qa.device, "Where GPTQ and AWQ run: cpu | cuda (RTN runs on the host)")->capture_default_str();
+  quantize->add_option("--device", qa.device, "Where the layers are quantized: cpu | cuda (the model in bf16)")->capture_default_str();
   quantize->add_flag("--json", qa.json, "Print one JSON object");
 
   std::string lb_results = "results", lb_format = "md", lb_lang = "en", lb_out;

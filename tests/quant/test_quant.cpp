@@ -490,8 +490,8 @@ TEST_CASE("an interrupted quantization resumes from its finished layers with ide
       CHECK(a.input_layernorm == b.input_layernorm);
       CHECK(a.post_attention_layernorm == b.post_attention_layernorm);
       for (std::size_t i = 0; i < 7; ++i) {
-        CHECK(ptq::detail::linears(a)[i]->packed->qweight == ptq::detail::linears(b)[i]->packed->qweight);
-        CHECK(ptq::detail::linears(a)[i]->bias == ptq::detail::linears(b)[i]->bias);
+        CHECK(ptq::CpuLayers::linears(a)[i]->packed->qweight == ptq::CpuLayers::linears(b)[i]->packed->qweight);
+        CHECK(ptq::CpuLayers::linears(a)[i]->bias == ptq::CpuLayers::linears(b)[i]->bias);
       }
     }
     // Other settings must not resume from these layers.
@@ -499,6 +499,89 @@ TEST_CASE("an interrupted quantization resumes from its finished layers with ide
     auto other = ptq::Qwen2Model::load(dir);
     PTQ_REQUIRE_ERROR(ptq::quantize_model(other, opt, calib), "partial", "other settings");
   }
+}
+
+namespace {
+/// A backend that records the driver's calls (pipeline/layerwise.hpp's LayerBackend): the order of the steps is the
+/// algorithm's protocol (true-sequential GPTQ groups, AWQ's scale search before clipping, what the next layer sees,
+/// how a resumed layer recomputes the streams).
+struct RecordingLayers {
+  std::vector<std::string> calls;
+  std::array<std::int64_t, 2> v{128, 128}, o{128, 128};  // v_proj and o_proj shapes: AWQ scales o only when equal
+  [[nodiscard]] std::size_t num_layers() const { return 2; }
+  [[nodiscard]] std::array<std::int64_t, 2> shape(std::size_t, int slot) const {
+    return slot == 2 ? v : slot == 3 ? o : std::array<std::int64_t, 2>{128, 128};
+  }
+  void embed(const std::vector<std::vector<std::int32_t>>& c) { calls.push_back(fmt::format("embed {}", c.size())); }
+  void advance(std::size_t li) { calls.push_back(fmt::format("advance {}", li)); }
+  void keep_full_precision(std::size_t li) { calls.push_back(fmt::format("keep {}", li)); }
+  void take_full_precision() { calls.emplace_back("take"); }
+  void rtn(std::size_t li, int slot, std::array<ptq::LinearResult, 7>& r) {
+    r[static_cast<std::size_t>(slot)].loss = slot;
+    calls.push_back(fmt::format("rtn {} {}", li, slot));
+  }
+  void gptq(std::size_t li, const ptq::LinearGroup& g, std::array<ptq::LinearResult, 7>& r) {
+    for (const int m : g.members()) r[static_cast<std::size_t>(m)].loss = m;
+    calls.push_back(fmt::format("gptq {} {}", li, fmt::join(g.members(), ",")));
+  }
+  void awq_capture(std::size_t li) { calls.push_back(fmt::format("capture {}", li)); }
+  void awq_scale(std::size_t li, const ptq::LinearGroup& g, std::array<ptq::LinearResult, 7>&) {
+    calls.push_back(fmt::format("scale {} {}", li, fmt::join(g.members(), ",")));
+  }
+  void awq_quantize(std::size_t li, int slot) { calls.push_back(fmt::format("quantize {} {}", li, slot)); }
+  [[nodiscard]] ptq::LayerState layer_state(std::size_t) const { return {}; }
+  void restore(std::size_t li, const ptq::LayerState& s) {
+    calls.push_back(fmt::format("restore {} {}", li, s.results[0].loss));
+  }
+};
+static_assert(ptq::LayerBackend<RecordingLayers>);
+
+/// Layer 0 finished in an interrupted run (its state marked by loss 42); records what the driver hands back.
+struct ResumeFirstLayer final : ptq::LayerLedger {
+  [[nodiscard]] bool has(std::size_t li) const override { return li == 0; }
+  [[nodiscard]] ptq::LayerState load(std::size_t) const override {
+    ptq::LayerState s;
+    s.results[0].loss = 42;
+    return s;
+  }
+  void done(std::size_t li, const ptq::LayerState& s, bool resumed) override {
+    log.push_back(fmt::format("done {} {} {}", li, resumed ? "resumed" : "new", s.results[6].loss));
+  }
+  std::vector<std::string> log;
+};
+
+std::vector<std::string> driver_calls(ptq::Method method, bool feed_quantized, std::int64_t v_out = 128) {
+  RecordingLayers b;
+  b.v[0] = v_out;
+  ResumeFirstLayer ledger;
+  ptq::quantize_layers(b, {method, {4, 128, ptq::Symmetry::kSymmetric}, {}, {}, feed_quantized}, {{1, 2, 3}, {4, 5, 6}},
+                       ledger);
+  CHECK(ledger.log == std::vector<std::string>{"done 0 resumed 0", fmt::format("done 1 new {}", method == ptq::Method::kAwq ? 0 : 6)});
+  return b.calls;
+}
+}  // namespace
+
+TEST_CASE("the layer-by-layer driver orders each method's steps as the references do, and resumes", "[quant][resume][driver]") {
+  using V = std::vector<std::string>;
+  // RTN: data-free, linear by linear; a resumed layer is restored, nothing runs.
+  CHECK(driver_calls(ptq::Method::kRtn, true) ==
+        V{"restore 0 42", "rtn 1 0", "rtn 1 1", "rtn 1 2", "rtn 1 3", "rtn 1 4", "rtn 1 5", "rtn 1 6"});
+  // GPTQ true-sequential, the next layer fed the quantized outputs: the resumed layer's quantized state first.
+  CHECK(driver_calls(ptq::Method::kGptq, true) == V{"embed 2", "restore 0 42", "advance 0", "gptq 1 0,1,2", "gptq 1 3",
+                                                    "gptq 1 4,5", "gptq 1 6", "advance 1"});
+  // Fed the full-precision outputs: kept before any group is quantized; the resumed layer advances before its state.
+  CHECK(driver_calls(ptq::Method::kGptq, false) == V{"embed 2", "advance 0", "restore 0 42", "keep 1", "gptq 1 0,1,2",
+                                                     "gptq 1 3", "gptq 1 4,5", "gptq 1 6", "take"});
+  // AWQ: capture, every group's search and fold, then clip and quantize every linear; o_proj scaled with v's shape.
+  const V awq_tail{"quantize 1 0", "quantize 1 1", "quantize 1 2", "quantize 1 3", "quantize 1 4", "quantize 1 5",
+                   "quantize 1 6", "take"};
+  V awq{"embed 2", "advance 0", "restore 0 42", "capture 1", "scale 1 0,1,2", "scale 1 3", "scale 1 4,5", "scale 1 6"};
+  awq.insert(awq.end(), awq_tail.begin(), awq_tail.end());
+  CHECK(driver_calls(ptq::Method::kAwq, false) == awq);
+  // Grouped-query attention (v_proj narrower than o_proj): AutoAWQ does not scale o_proj.
+  V gqa{"embed 2", "advance 0", "restore 0 42", "capture 1", "scale 1 0,1,2", "scale 1 4,5", "scale 1 6"};
+  gqa.insert(gqa.end(), awq_tail.begin(), awq_tail.end());
+  CHECK(driver_calls(ptq::Method::kAwq, false, 32) == gqa);
 }
 
 TEST_CASE("degenerate inputs: dead channels, zero rows, NaN, short calibration", "[quant][errors]") {

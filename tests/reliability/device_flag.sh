@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # --device on the commands: `ptq ppl`, `ptq eval`, `ptq quantize` and a row binary with --device cuda either run on the
 # GPU (a machine with one: ppl and eval must then agree with --device cpu, and GPTQ on the GPU must give the CPU GPTQ's
-# perplexity within 2%) or, without one, exit non-zero at once with one line that says no CUDA device was found; an
-# unknown device is refused by name.
+# perplexity within 2%, in either kernel configuration) or, without one, exit non-zero at once with one line that
+# says no CUDA device was found; an unknown device or kernel configuration is refused by name, with the list.
 #   tests/reliability/device_flag.sh PTQ_BINARY ROW_BINARY SHARED_DIR
 set -uo pipefail
 ptq=$1
@@ -18,6 +18,12 @@ quant=(quantize --model "$model" --method gptq --nsamples 4 --seqlen 256 --calib
 
 "$ptq" "${ppl[@]}" --device tpu > /dev/null 2> "$tmp/err" && fail "--device tpu was accepted"
 grep -q "'tpu' is not a device (cpu, cuda)" "$tmp/err" || fail "--device tpu: $(cat "$tmp/err")"
+"$ptq" "${ppl[@]}" --device cuda --kernels gemv_1x1x1 > /dev/null 2> "$tmp/err" && fail "--kernels gemv_1x1x1 was accepted"
+grep -q "'gemv_1x1x1' is not a kernel configuration (compiled: gemv_8x4x2+gemm_64x128x64_s2+dequant_256, " "$tmp/err" ||
+  fail "--kernels gemv_1x1x1: $(cat "$tmp/err")"
+"$row" --model "$model" --data-dir "$shared/data" --results "$tmp/rows" --kernels gemv_1x1x1 > /dev/null 2> "$tmp/err"
+[ $? -eq 2 ] || fail "the row did not refuse --kernels gemv_1x1x1 with exit 2"
+grep -q "is not a kernel configuration" "$tmp/err" || fail "row --kernels gemv_1x1x1: $(cat "$tmp/err")"
 
 "$ptq" "${ppl[@]}" --device cuda > "$tmp/gpu.json" 2> "$tmp/err"
 rc=$?
@@ -51,6 +57,19 @@ a, b = ppl(tmp + "/q_cpu"), ppl(tmp + "/q_gpu")
 print(f"GPTQ ppl: quantized on the cpu {a:.4f}, on the gpu {b:.4f}")
 sys.exit(abs(a - b) > 0.02 * a)
 PY
+  # The packed model in each kernel configuration (products of 256 rows: the tensor-core GEMM, or dequantize + cuBLAS
+  # under the first), on the GPU against the CPU.
+  packed_ppl=(ppl --model "$tmp/q_gpu" --data "$shared/data/wikitext-2-raw-v1/test.jsonl" --seqlen 512 --max-windows 2 --json)
+  "$ptq" "${packed_ppl[@]}" --device cpu > "$tmp/pcpu.json" || fail "packed ppl on the cpu"
+  for k in gemv_8x4x2+gemm_64x128x64_s2+dequant_256 gemv_8x8x1+gemm_128x128x32_s2+dequant_1024; do
+    "$ptq" "${packed_ppl[@]}" --device cuda --kernels "$k" > "$tmp/pgpu.json" || fail "packed ppl --kernels $k"
+    python3 - "$tmp/pcpu.json" "$tmp/pgpu.json" "$k" <<'PY' || fail "packed ppl --kernels $k differs from the cpu"
+import json, sys
+a, b = (json.load(open(p))["ppl"] for p in sys.argv[1:3])
+print(f"packed ppl cpu {a:.6f}, cuda --kernels {sys.argv[3]} {b:.6f}")
+sys.exit(abs(a - b) > 1e-3 * a)
+PY
+  done
   "$ptq" "${quant[@]}" --bits 5 --device cuda --out "$tmp/q5" > /dev/null 2> "$tmp/err" &&
     fail "quantize --device cuda accepted a scheme the GPU backend has no instantiation for"
   grep -q "w5g128s is not instantiated (instantiated: w4g128s" "$tmp/err" || fail "--bits 5 --device cuda: $(cat "$tmp/err")"

@@ -75,6 +75,7 @@ struct RowOptions {
   int nsamples = 0, calib_seqlen = 0;    // 0: the method's default
   std::int64_t batch_tokens = 2048;
   std::string device = "cpu";            // where the evaluation runs: cpu | cuda
+  std::string kernels;                   // cuda: the packed products' kernel configuration ("": the default)
   bool progress = true;
   // Internal: the evaluation child.
   std::string evaluate_dir, evaluate_out;
@@ -95,6 +96,8 @@ inline void add_row_options(CLI::App& app, RowOptions& o) {
   app.add_option("--calib-seqlen", o.calib_seqlen, "Calibration window length (0: GPTQ 2048, AWQ 512)");
   app.add_option("--batch-tokens", o.batch_tokens, "Tokens per forward pass")->capture_default_str();
   app.add_option("--device", o.device, "Where the model is evaluated: cpu | cuda (bf16)")->capture_default_str();
+  app.add_option("--kernels", o.kernels, "cuda: the packed products' kernel configuration (default: " +
+                                             std::string(kModelKernelNames[0]) + ")");
   app.add_flag("!--no-progress", o.progress, "No progress lines");
   app.add_option("--evaluate-checkpoint", o.evaluate_dir)->group("");  // internal: the evaluation child
   app.add_option("--eval-out", o.evaluate_out)->group("");
@@ -122,7 +125,7 @@ inline std::string eval_fingerprint(const fs::path& dir, const RowOptions& o) {
                                  {"data_dir", fs::absolute(o.data_dir).lexically_normal().string()},
                                  {"ppl_seqlen", o.ppl_seqlen}, {"ppl_windows", o.ppl_windows},
                                  {"limit", o.limit}, {"mmlu_fewshot", o.mmlu_fewshot}, {"batch_tokens", o.batch_tokens},
-                                 {"device", o.device}};
+                                 {"device", o.device}, {"kernels", parse_model_kernels(o.kernels)}};
   return j.dump(2) + "\n";
 }
 
@@ -202,8 +205,9 @@ inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const Row
       j["memory"]["device"] = {{"name", dm.device}, {"model_bytes", dm.model_bytes}, {"peak_bytes", dm.peak_bytes},
                                {"weight_bytes", dm.weight_bytes}};
     }
-  });
+  }, o.kernels);
   j["device"] = o.device;
+  if (device == Device::kCuda) j["kernels"] = parse_model_kernels(o.kernels);
   j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   j["eval_resumed_steps"] = steps.resumed();
   return j;
@@ -250,6 +254,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
   }
 
   try {  // refused at once, before a long quantization
+    parse_model_kernels(o.kernels);
     if (parse_device(o.device) == Device::kCuda && row.method) require_instantiated(row.spec, "--device cuda");
   } catch (const std::exception& e) {
     fmt::print(stderr, "ptq: error: {}\n", e.what());
@@ -312,6 +317,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
     fs::remove(eval_out);
     partial.push_back(detail::eval_steps_dir(eval_out));
     for (const char* k : {"device", "ppl", "tasks", "memory", "eval_seconds", "eval_resumed_steps"}) rec[k] = ev[k];
+    if (ev.contains("kernels")) rec["kernels"] = ev["kernels"];
     rec["averages"] = averages_json(rec["tasks"]);
     rec["status"] = "ok";
   } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 #include "ptq/model/device.hpp"
 #include "ptq/model/image_of.hpp"
 #include "ptq/model/qwen2.hpp"
+#include "ptq/scheme/instantiated.hpp"
 
 #include <concepts>
 #include <memory>
@@ -37,6 +38,14 @@ inline Device parse_device(std::string_view name) {
   return Device::kCuda;
 }
 
+/// A GPU kernel configuration's name (`--kernels`; "": the default), refused unless compiled (scheme/instantiated.hpp),
+/// so that a command fails at once.
+inline std::string parse_model_kernels(std::string_view name) {
+  check(model_kernels_index(name) >= 0, "", "kernels", "'{}' is not a kernel configuration (compiled: {})", name,
+        model_kernels_names());
+  return std::string(name.empty() ? kModelKernelNames[0] : name);
+}
+
 /// The scheme of a model's packed linears (they share one), or none for a dense model.
 inline const QuantSpec* packed_spec(const Qwen2Model& model) {
   for (const Qwen2Layer& l : model.weights().layers) {
@@ -48,10 +57,11 @@ inline const QuantSpec* packed_spec(const Qwen2Model& model) {
 }
 
 /// A loaded model's copy on the GPU, as a ScoringModel: its config from the host model (which must outlive it),
-/// its scores from the device.
+/// its scores from the device, its packed products in the kernel configuration `kernels` ("": the default).
 class GpuModel {
  public:
-  explicit GpuModel(const Qwen2Model& host) : host_(host), device_(make_cuda_model(image_of(host), packed_spec(host))) {}
+  explicit GpuModel(const Qwen2Model& host, std::string_view kernels = {})
+      : host_(host), device_(make_cuda_model(image_of(host), packed_spec(host), kernels)) {}
   [[nodiscard]] const Qwen2Config& config() const { return host_.config(); }
   [[nodiscard]] std::vector<TokenScore> score(const ScoreBatch& batch) { return device_->score(batch); }
   [[nodiscard]] DeviceMemory memory() const { return device_->memory(); }
@@ -62,11 +72,12 @@ class GpuModel {
 };
 static_assert(ScoringModel<GpuModel>);
 
-/// f(model) on the CPU, or f(its GPU copy); f is instantiated for both (a generic lambda).
+/// f(model) on the CPU, or f(its GPU copy, in the kernel configuration `kernels`); f is instantiated for both (a
+/// generic lambda).
 template <class F>
-decltype(auto) with_device(const Qwen2Model& model, Device device, F&& f) {
+decltype(auto) with_device(const Qwen2Model& model, Device device, F&& f, std::string_view kernels = {}) {
   if (device == Device::kCpu) return f(model);
-  GpuModel gpu(model);
+  GpuModel gpu(model, kernels);
   return f(gpu);
 }
 

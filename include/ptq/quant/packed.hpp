@@ -113,6 +113,14 @@ inline PackedWeight packed_weight(const PackedArrays& a, const std::string& what
   return p;
 }
 
+/// The same weight as plain arrays (what a layer checkpoint and the GPU take).
+inline PackedArrays packed_arrays(const PackedWeight& p) {
+  PackedArrays a{p.spec.bits, p.spec.group_size, p.spec.symmetry == Symmetry::kSymmetric, p.n, p.k, p.qweight, p.qzeros,
+                 std::vector<std::uint16_t>(p.scales.size()), p.g_idx};
+  for (std::size_t i = 0; i < p.scales.size(); ++i) a.scales[i] = p.scales[i].bits;
+  return a;
+}
+
 /// A PackedWeight as ref::WeightRows: the CPU product dequantizes panels of rows on the fly (W4A16 etc.).
 struct PackedRows {
   const PackedWeight& p;

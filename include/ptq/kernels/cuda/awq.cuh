@@ -1,6 +1,6 @@
 /// @file AWQ's kernels on the GPU (quant/cuda/awq.cuh and pipeline/cuda/awq.cuh run the algorithm): channel means,
 /// scaled fake quantization with AutoAWQ's grid, a fixed-order squared error, folding the scales, the batched clip
-/// search and AutoAWQ-grid RTN. Products and quotients use the _rn intrinsics (no contraction the CPU does not do).
+/// search and RTN (either grid). Products and quotients use the _rn intrinsics (no contraction the CPU does not do).
 /// Each kernel has its launcher, which returns the launch's cudaError_t.
 #pragma once
 
@@ -165,10 +165,11 @@ static __global__ void row_absmax_kernel(const float* wg, std::int64_t count, st
   amax[i] = m;
 }
 
-/// RTN with AutoAWQ's grid: codes (n, k) and grids (groups, n); a thread per (row, group).
+/// Round-to-nearest with `kind`'s grid: codes (n, k), grids (groups, n) and, when `err` is not null, each group's
+/// Σ (w - s (q - z))² (groups, n); a thread per (row, group).
 template <class Scheme>
-__global__ void awq_rtn_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, std::uint8_t* codes,
-                               GroupParams* grid) {
+__global__ void rtn_kernel(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, Grid kind,
+                           std::uint8_t* codes, GroupParams* grid, double* err) {
   const std::int64_t groups = (k + gs - 1) / gs;
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * groups) return;
@@ -178,9 +179,16 @@ __global__ void awq_rtn_kernel(const float* w, std::int64_t n, std::int64_t k, s
     lo = fminf(lo, w[r * k + c]);
     hi = fmaxf(hi, w[r * k + c]);
   }
-  const GroupParams p = scheme_grid<Scheme>(lo, hi, Grid::kAwq);
+  const GroupParams p = scheme_grid<Scheme>(lo, hi, kind);
   grid[g * n + r] = p;
-  for (std::int64_t c = c0; c < c1; ++c) codes[r * k + c] = static_cast<std::uint8_t>(quantize_code(w[r * k + c], p, Scheme::maxq));
+  double e = 0;
+  for (std::int64_t c = c0; c < c1; ++c) {
+    const int q = quantize_code(w[r * k + c], p, Scheme::maxq);
+    codes[r * k + c] = static_cast<std::uint8_t>(q);
+    const double d = static_cast<double>(w[r * k + c]) - dequantize_code(q, p);
+    e += d * d;
+  }
+  if (err) err[g * n + r] = e;
 }
 
 }  // namespace detail
@@ -266,11 +274,13 @@ inline cudaError_t row_absmax(const float* wg, std::int64_t count, std::int64_t 
   if (count > 0) detail::row_absmax_kernel<<<awq_blocks(count), kAwqThreads>>>(wg, count, gs, amax);
   return cudaGetLastError();
 }
-/// codes (n, k) and grids (groups, n) of w (n, k) by AutoAWQ-grid RTN.
+/// codes (n, k), grids (groups, n) and optionally each group's squared error (groups, n) of w (n, k) by RTN with
+/// `kind`'s grid (GPTQ's for RTN, AutoAWQ's for AWQ).
 template <class Scheme>
-cudaError_t awq_rtn(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, std::uint8_t* codes, GroupParams* grid) {
+cudaError_t rtn(const float* w, std::int64_t n, std::int64_t k, std::int64_t gs, Grid kind, std::uint8_t* codes,
+                GroupParams* grid, double* err = nullptr) {
   const std::int64_t count = n * ((k + gs - 1) / gs);
-  if (count > 0) detail::awq_rtn_kernel<Scheme><<<awq_blocks(count), kAwqThreads>>>(w, n, k, gs, codes, grid);
+  if (count > 0) detail::rtn_kernel<Scheme><<<awq_blocks(count), kAwqThreads>>>(w, n, k, gs, kind, codes, grid, err);
   return cudaGetLastError();
 }
 

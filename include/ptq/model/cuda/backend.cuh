@@ -1,5 +1,6 @@
 /// @file The CUDA side of model/device.hpp's bridge for evaluation: a Qwen2Gpu behind AcceleratorModel, its scheme
-/// chosen at run time through scheme/instantiated.hpp's visit_scheme (quantization: pipeline/cuda/backend.cuh).
+/// and kernel configuration chosen at run time through scheme/instantiated.hpp's visit_scheme and
+/// kernels/cuda/model_kernels.cuh's visit_model_kernels (quantization: pipeline/cuda/backend.cuh).
 /// Compiled once, by nvcc, in src/cuda_backend.cu.
 #pragma once
 
@@ -9,7 +10,7 @@
 
 namespace ptq::cuda {
 
-template <Half16 T, QuantSchemeLike Scheme>
+template <Half16 T, QuantSchemeLike Scheme, class Kernels>
 class BackendModel final : public AcceleratorModel {
  public:
   explicit BackendModel(const ModelImage& img) {
@@ -17,7 +18,7 @@ class BackendModel final : public AcceleratorModel {
     throw_if_failed(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     mem_.device = prop.name;
     const std::size_t before = device_bytes_in_use();
-    model_ = std::make_unique<Qwen2Gpu<T, Scheme>>(img);
+    model_ = std::make_unique<Qwen2Gpu<T, Scheme, Kernels>>(img);
     mem_.model_bytes = device_bytes_in_use() - before;
     mem_.weight_bytes = model_->weight_bytes();
     mem_.peak_bytes = device_bytes_in_use();
@@ -30,7 +31,7 @@ class BackendModel final : public AcceleratorModel {
   [[nodiscard]] DeviceMemory memory() const override { return mem_; }
 
  private:
-  std::unique_ptr<Qwen2Gpu<T, Scheme>> model_;
+  std::unique_ptr<Qwen2Gpu<T, Scheme, Kernels>> model_;
   DeviceMemory mem_;
 };
 
@@ -44,11 +45,19 @@ inline void require_device() {
 }
 
 /// make_cuda_model's definition (model/device.hpp).
-inline std::unique_ptr<AcceleratorModel> make_model(const ModelImage& img, const QuantSpec* packed) {
+inline std::unique_ptr<AcceleratorModel> make_model(const ModelImage& img, const QuantSpec* packed,
+                                                    std::string_view kernels) {
+  const int k = model_kernels_index(kernels);
+  if (k < 0)
+    throw std::runtime_error("no kernel configuration " + std::string(kernels) + " (compiled: " + model_kernels_names() +
+                             ")");
   require_device();
   const QuantSpec spec = packed ? *packed : spec_of<W4G128Sym>();  // dense: the scheme's kernels go unused
   std::unique_ptr<AcceleratorModel> out;
-  if (!visit_scheme(spec, [&]<class S>() { out = std::make_unique<BackendModel<__nv_bfloat16, S>>(img); }))
+  const bool found = visit_scheme(spec, [&]<class S>() {
+    visit_model_kernels(k, [&]<class K>() { out = std::make_unique<BackendModel<__nv_bfloat16, S, K>>(img); });
+  });
+  if (!found)
     throw std::runtime_error("scheme " + config_name(spec) + " is not instantiated for the GPU (instantiated: " +
                              instantiated_scheme_names() + ")");
   return out;

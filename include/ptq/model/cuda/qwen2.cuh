@@ -9,10 +9,11 @@
 ///   ptq::cuda::Qwen2Gpu<__nv_bfloat16, ptq::W4G128Sym> gpu(img);     // a .cu file
 ///   std::vector<ptq::TokenScore> s = gpu.score(batch);                // a ScoreBatch, as the CPU model takes
 /// score(ScoreBatch) runs packed passes like the CPU model (several sequences, a prefix with its continuations:
-/// kernels/score_batch.hpp) and sends only the scored rows through lm_head. Packed products: the GEMV up to GemvCfg's rows, the tensor-core GEMM up
-/// to kDequantRows rows, above that the weight is dequantized into a scratch buffer and multiplied by cuBLAS (at
-/// prefill sizes the product is compute-bound and cuBLAS is the fastest tensor-core GEMM we have).
-/// Layer by layer (GPU calibration, pipeline/cuda/quantize.cuh): embed, forward_layer with an observer of the linear
+/// kernels/score_batch.hpp) and sends only the scored rows through lm_head. Packed products as `Kernels` says
+/// (kernels/cuda/model_kernels.cuh): the GEMV up to its tile's rows, the tensor-core GEMM up to Kernels::dequant_rows
+/// rows, above that the weight is dequantized into a scratch buffer and multiplied by cuBLAS (at prefill sizes the
+/// product is compute-bound and cuBLAS is the fastest tensor-core GEMM we have).
+/// Layer by layer (GPU calibration, pipeline/cuda/layers.cuh): embed, forward_layer with an observer of the linear
 /// inputs, dense_weight of a linear, set_packed to replace it.
 #pragma once
 
@@ -22,6 +23,7 @@
 #include "ptq/kernels/cuda/gemm_wa16.cuh"
 #include "ptq/kernels/cuda/gemv_wa16.cuh"
 #include "ptq/kernels/cuda/logprob.cuh"
+#include "ptq/kernels/cuda/model_kernels.cuh"
 #include "ptq/kernels/score_batch.hpp"
 #include "ptq/model/image.hpp"
 #include "ptq/model/layer_slots.hpp"
@@ -50,13 +52,11 @@ struct GpuLinear {
   }
 };
 
-/// Rows above which a packed product dequantizes the weight and calls cuBLAS (bench/gpu: where the tensor-core
-/// GEMM stops beating dequantize + cuBLAS on the 7B shapes is measured by bench_quant_matmul).
-inline constexpr std::int64_t kDequantRows = 256;
-
-template <Half16 T, QuantSchemeLike Scheme, class GemvCfg = GemmConfig<Scheme, Tile<8, 4, 2>, 1>,
-          class GemmCfg = GemmConfig<Scheme, Tile<64, 128, 64>, 2>>
+template <Half16 T, QuantSchemeLike Scheme, class Kernels = DefaultModelKernels>
 class Qwen2Gpu {
+  using GemvCfg = typename Kernels::template Gemv<Scheme>;
+  using GemmCfg = typename Kernels::template Gemm<Scheme>;
+
  public:
   using value_type = T;
   using scheme_type = Scheme;
@@ -128,14 +128,9 @@ class Qwen2Gpu {
     DeviceBuffer<float> logits(static_cast<std::size_t>(chunk * v));
     DeviceBuffer<TokenLogprob> out(static_cast<std::size_t>(std::max<std::int64_t>(r_len, 1)));
     const T* head = tied_ ? embed_.get() : lm_head_.get();
-    const float one = 1.0f, zero = 0.0f;
     for (std::int64_t r0 = 0; r0 < r_len; r0 += chunk) {
       const std::int64_t n = std::min(chunk, r_len - r0);
-      throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(v), static_cast<int>(n),
-                                   static_cast<int>(h), &one, head, kCudaType<T>, static_cast<int>(h),
-                                   picked.get() + r0 * h, kCudaType<T>, static_cast<int>(h), &zero, logits.get(),
-                                   CUDA_R_32F, static_cast<int>(v), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                      "lm_head");
+      gemm(cublas_.get(), false, true, n, v, h, 1.0f, picked.get() + r0 * h, h, head, h, 0.0f, logits.get(), v, "lm_head");
       throw_if_failed(target_logprobs(logits.get(), n, v, targets.get() + r0, out.get() + r0), "target_logprobs");
     }
     const std::vector<TokenLogprob> dev = out.download();
@@ -161,6 +156,7 @@ class Qwen2Gpu {
     std::array<GpuLinear<T>, 7> lin;            // q, k, v, o, gate, up, down (kLinearNames)
   };
   [[nodiscard]] Layer& layer(std::size_t i) { return layers_.at(i); }
+  [[nodiscard]] const Layer& layer(std::size_t i) const { return layers_.at(i); }
 
   /// A dense linear from float32 weights (n, k) on the device (stored in T) and a float32 bias (n) or null.
   [[nodiscard]] static GpuLinear<T> dense_linear(const float* w, std::int64_t n, std::int64_t k, const float* bias) {
@@ -345,7 +341,7 @@ class Qwen2Gpu {
   void apply(const GpuLinear<T>& l, const T* x, std::int64_t m, T* y) {
     const T* dense = l.dense.get();
     if (l.packed) {
-      if (m <= kDequantRows) {
+      if (m <= Kernels::dequant_rows) {
         const cudaError_t e = m <= GemvCfg::TileShape::M ? gemv_wa16<GemvCfg>(x, static_cast<int>(m), l.view, y)
                                                          : gemm_wa16<GemmCfg>(x, static_cast<int>(m), l.view, y);
         throw_if_failed(e, "quantized product");
@@ -355,12 +351,7 @@ class Qwen2Gpu {
       throw_if_failed(dequantize_wa16<Scheme>(l.view, scratch_.get()), "dequantize");
       dense = scratch_.get();
     }
-    const float one = 1.0f, zero = 0.0f;
-    throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(l.n), static_cast<int>(m),
-                                 static_cast<int>(l.k), &one, dense, kCudaType<T>, static_cast<int>(l.k), x,
-                                 kCudaType<T>, static_cast<int>(l.k), &zero, y, kCudaType<T>, static_cast<int>(l.n),
-                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                    "dense product");
+    gemm(cublas_.get(), false, true, m, l.n, l.k, 1.0f, x, l.k, dense, l.k, 0.0f, y, l.n, "dense product");
   }
 
   void add_linear_bias(const GpuLinear<T>& l, T* y, std::int64_t m) {
@@ -400,7 +391,7 @@ class Qwen2Gpu {
   bool tied_ = false;
   DeviceBuffer<float> norm_;
   std::vector<Layer> layers_;
-  DeviceBuffer<T> scratch_;  // the largest packed linear dequantized (products above kDequantRows rows)
+  DeviceBuffer<T> scratch_;  // the largest packed linear dequantized (products above Kernels::dequant_rows rows)
   Workspace ws_;
   std::size_t peak_bytes_ = 0;
 };

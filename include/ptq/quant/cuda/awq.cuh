@@ -80,13 +80,10 @@ void clip(float* w, std::int64_t n, std::int64_t k, const DeviceBuffer<T>& x, st
   throw_if_failed(cudaMemcpy(min_err.get(), big.data(), min_err.bytes(), cudaMemcpyHostToDevice), "clip");
   // out_g (t, n) = xg_g (t, gs) · W_g^T for every group g: column-major out_g^T (n, t) = W_g (n, gs) · xg_g^T.
   auto products = [&](const float* weights, float* out) {
-    const float one = 1.0f, zero = 0.0f;
-    throw_if_failed(cublasSgemmStridedBatched(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(t_len),
-                                              static_cast<int>(gs), &one, weights, static_cast<int>(gs), n * gs, xg.get(),
-                                              static_cast<int>(gs), t_len * gs, &zero, out, static_cast<int>(n), t_len * n,
-                                              static_cast<int>(groups)),
-                    "clip products");
+    gemm(cublas, false, true, t_len, n, gs, 1.0f, xg.get(), gs, weights, gs, 0.0f, out, n, "clip products",
+         static_cast<int>(groups), t_len * gs, n * gs, t_len * n);
   };
+
   products(wg.get(), org.get());
   const int shrinks = static_cast<int>(prm.max_shrink * static_cast<float>(prm.clip_grid));
   for (int i = 0; i < shrinks; ++i) {

@@ -35,14 +35,9 @@ class GpuHessian {
     if (m == 0) return;
     const float keep = static_cast<float>(n_) / static_cast<float>(n_ + m);
     n_ += m;
-    const float alpha = 2.0f / static_cast<float>(n_);
-    constexpr cudaDataType_t type = kCudaType<X>;
-    // Row-major X (m, K) is column-major Xᵀ (K, m): H = keep·H + alpha·Xᵀ X (full matrix).
-    throw_if_failed(cublasGemmEx(cublas_.get(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(k_), static_cast<int>(k_),
-                                    static_cast<int>(m), &alpha, x, type, static_cast<int>(k_), x, type,
-                                    static_cast<int>(k_), &keep, h_.get(), CUDA_R_32F, static_cast<int>(k_),
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                       "Hessian product");
+    // H = keep·H + 2/n · Xᵀ X (full matrix).
+    gemm(cublas_.get(), true, false, k_, k_, m, 2.0f / static_cast<float>(n_), x, k_, x, k_, keep, h_.get(), k_,
+         "Hessian product");
   }
   /// An independent copy (gptq_quantize consumes its Hessian; q, k and v share one).
   [[nodiscard]] GpuHessian clone() const {
@@ -80,10 +75,7 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
   const auto solver = make_cusolver();
 
   DeviceBuffer<float> wt(static_cast<std::size_t>(k * n)), tmp_w(wt.size());  // W^T (K, n): a column per row
-  const float one = 1.0f, zero = 0.0f;
-  throw_if_failed(cublasSgeam(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(k), &one, w,
-                         static_cast<int>(k), &zero, wt.get(), static_cast<int>(n), wt.get(), static_cast<int>(n)),
-             "transpose");
+  transpose(cublas.get(), w, n, k, wt.get(), "transpose");
   float* h = hess.data();
   throw_if_failed(hessian_prepare(h, k, wt.get(), n), "preparing H");
 
@@ -134,11 +126,8 @@ GptqGpuResult gptq_quantize(const float* w, std::int64_t n, std::int64_t k, GpuH
                                        static_grid, codes.get(), err.get(), loss.get()),
                     "gptq block");
     if (i2 < k) {  // W^T[i2:, :] -= Hinv[i1:i2, i2:]ᵀ · Err (count, n)
-      const float minus_one = -1.0f;
-      throw_if_failed(cublasSgemm(cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(n), static_cast<int>(k - i2),
-                             static_cast<int>(count), &minus_one, err.get(), static_cast<int>(n), hinv.get() + i1 * k + i2,
-                             static_cast<int>(k), &one, wt.get() + i2 * n, static_cast<int>(n)),
-                 "trailing update");
+      gemm(cublas.get(), true, false, k - i2, n, count, -1.0f, hinv.get() + i1 * k + i2, k, err.get(), n, 1.0f,
+           wt.get() + i2 * n, n, "trailing update");
     }
   }
   throw_if_failed(cudaGetLastError(), "gptq kernels");
