@@ -1,4 +1,4 @@
-/// @file AWQ's kernels on the GPU (quant/cuda/awq.cuh and pipeline/cuda/awq.cuh run the algorithm): channel means,
+/// @file AWQ's kernels on the GPU (quant/cuda/awq.cuh and pipeline/cuda/layers.cuh run the algorithm): channel means,
 /// scaled fake quantization with AutoAWQ's grid, a fixed-order squared error, folding the scales, the batched clip
 /// search and RTN (either grid). Products and quotients use the _rn intrinsics (no contraction the CPU does not do).
 /// Each kernel has its launcher, which returns the launch's cudaError_t.

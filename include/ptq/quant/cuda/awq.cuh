@@ -1,7 +1,7 @@
 /// @file AWQ's per-linear steps on the GPU, the algorithm of quant/awq.hpp: the 20-ratio scale search (scale,
 /// fake-quantize with AutoAWQ's grid, unscale, run the inspected module over every calibration sample, mean squared
 /// error against the full-precision output), folding, and the batched clip search (all groups of a linear in one
-/// strided cuBLAS product per shrink step). pipeline/cuda/awq.cuh drives them over a whole model.
+/// strided cuBLAS product per shrink step). pipeline/cuda/layers.cuh runs them layer by layer.
 /// Differences from the CPU: the captured inputs, module outputs and the weights the modules run with are stored
 /// in T (fp16/bf16) rather than float32; sums run in other orders (per-channel means in double, in a fixed order).
 #pragma once
