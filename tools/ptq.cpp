@@ -9,6 +9,8 @@
 ///   ptq export --model QUANTIZED_DIR --format native|gptq|awq --out DIR
 ///   ptq leaderboard --results DIR [--format md|csv|json|html] [--lang en|zh] [--out FILE]
 ///   ptq eval --model DIR --tasks LIST --data-dir DIR [--limit N] [--num-fewshot K] [--json] [--log-samples FILE]
+///   ptq row --method fp16|rtn|gptq|awq --scheme NAME [--act-order] --key KEY [row options]   one leaderboard row
+///   ptq sweep --model DIR --methods LIST --schemes LIST [--act-order off|on|both] [--seeds K] --out DIR [--plan]
 /// Errors in inputs are reported as "file: item: problem" with exit code 2.
 #include "ptq/eval/harness.hpp"
 #include "ptq/eval/wikitext.hpp"
@@ -16,6 +18,7 @@
 #include "ptq/model/save.hpp"
 #include "ptq/core/memory.hpp"
 #include "ptq/leaderboard/render.hpp"
+#include "ptq/leaderboard/sweep.hpp"
 #include "ptq/pipeline/quantize.hpp"
 #include "ptq/tokenizer/tokenizer.hpp"
 #include "ptq/model/backend.hpp"
@@ -74,14 +77,10 @@ struct TokenizeArgs {
 int run_tokenize(const TokenizeArgs& a) {
   const auto tok = ptq::Tokenizer::load(a.tokenizer);
   if (a.decode) {
-    const std::string bytes = ptq::read_text_file(a.input);
-    ptq::check(bytes.size() % 4 == 0, a.input, "", "{} bytes is not a whole number of int32 ids", bytes.size());
-    std::vector<std::int32_t> ids(bytes.size() / 4);
-    std::memcpy(ids.data(), bytes.data(), bytes.size());
-    const std::string text = tok.decode(ids);
+    const std::string text = tok.decode(ptq::read_token_ids(a.input));
     if (a.text_out.empty()) fmt::print("{}", text);
     else ptq::write_file_atomic(a.text_out, [&](std::ostream& o) { o << text; });
-    fmt::print(stderr, "{} ids -> {} bytes\n", ids.size(), text.size());
+    fmt::print(stderr, "{} bytes of text\n", text.size());
     return 0;
   }
   ptq::check(a.input.empty() != a.jsonl.empty(), "", "tokenize", "give exactly one of --input and --jsonl");
@@ -306,6 +305,70 @@ int run_export(const std::string& model_path, const std::string& format_name, co
   return 0;
 }
 
+/// `ptq row`: a leaderboard row whose scheme and method come from the command line (what a sweep runs).
+struct RowArgs {
+  ptq::RowOptions o;
+  std::string method, scheme, key, combination;
+  bool act_order = false;
+};
+
+int run_generic_row(int argc, char** argv, const RowArgs& a) {
+  ptq::RowSpec row;
+  if (a.method == "fp16") {
+    row = ptq::baseline_row(a.key.empty() ? "fp16" : a.key, "FP16 (the model as stored)");
+  } else {
+    const ptq::Method method = ptq::parse_method(a.method);
+    ptq::QuantSpec spec;
+    ptq::check(ptq::instantiated_spec(a.scheme, spec), "", "--scheme", "\"{}\" is not an instantiated scheme (instantiated: {})",
+               a.scheme, ptq::instantiated_scheme_names());
+    row = {a.key.empty() ? fmt::format("{}_{}", a.method, a.scheme) : a.key, "", method, spec, {}, {}, {}, {}};
+    row.gptq.act_order = a.act_order;
+    row.label = fmt::format("{} ({}{})", a.method, a.scheme, a.act_order ? ", act-order" : "");
+  }
+  row.combination = a.combination;
+  return ptq::run_row(argc, argv, row, a.o);
+}
+
+/// `ptq sweep`'s command line: the sweep and what every row gets.
+struct SweepArgs {
+  ptq::SweepOptions s;
+  std::string methods = "rtn,gptq,awq", schemes = "w4g128s,w4g128a,w3g128a", out;
+  std::string model = "../shared/models/qwen2-micro", data_dir = "../shared/data", tasks, calib, calib_ids,
+              calib_windows, device = "cpu", kernels;
+  int nsamples = 0, calib_seqlen = 0;
+  std::int64_t ppl_seqlen = 2048, ppl_windows = 0;
+  std::size_t limit = 0;
+  bool plan = false, no_fp16 = false;
+};
+
+int run_sweep_command(const SweepArgs& a) {
+  ptq::SweepOptions o = a.s;
+  o.methods = ptq::detail::split_list(a.methods);
+  o.schemes = ptq::detail::split_list(a.schemes);
+  o.fp16 = !a.no_fp16;
+  o.out = fs::absolute(a.out).lexically_normal();
+  ptq::parse_model_kernels(a.kernels);
+  o.row_args = {"--model", fs::absolute(a.model).lexically_normal().string(), "--data-dir", fs::absolute(a.data_dir).lexically_normal().string(),
+                "--ppl-seqlen", std::to_string(a.ppl_seqlen), "--ppl-windows", std::to_string(a.ppl_windows),
+                "--tasks", a.tasks.empty() ? "none" : a.tasks, "--limit", std::to_string(a.limit), "--device", a.device,
+                "--no-progress"};
+  auto add = [&](const char* flag, const std::string& v) {
+    if (!v.empty()) o.row_args.insert(o.row_args.end(), {flag, v});
+  };
+  add("--nsamples", a.nsamples ? std::to_string(a.nsamples) : "");
+  add("--calib-seqlen", a.calib_seqlen ? std::to_string(a.calib_seqlen) : "");
+  add("--calib", a.calib.empty() ? "" : fs::absolute(a.calib).lexically_normal().string());
+  add("--calib-ids", a.calib_ids.empty() ? "" : fs::absolute(a.calib_ids).lexically_normal().string());
+  add("--calib-windows", a.calib_windows);
+  add("--kernels", a.kernels);
+  const fs::path program = fs::read_symlink("/proc/self/exe");
+  if (a.plan) {
+    fmt::print("{}", ptq::sweep_manifest(program, o));
+    return 0;
+  }
+  return ptq::run_sweep(program, o);
+}
+
 /// --kernels' help: the compiled configurations.
 std::string kernels_help() {
   return fmt::format("cuda: the packed products' kernel configuration, one of {} (default: the first)",
@@ -400,8 +463,44 @@ int main(int argc, char** argv) {
   exporter->add_option("--model", export_model, "Quantized checkpoint folder")->required();
   exporter->add_option("--format", export_format, "native | gptq | awq")->required();
   exporter->add_option("--out", export_out, "Output folder (must not exist)")->required();
+  RowArgs ra;
+  auto* row = app.add_subcommand("row", "One leaderboard row of a given method and scheme (what `ptq sweep` runs)");
+  ptq::detail::add_row_options(*row, ra.o);
+  row->add_option("--method", ra.method, "fp16 | rtn | gptq | awq")->required();
+  row->add_option("--scheme", ra.scheme, "An instantiated scheme's name, e.g. w4g128s, w3g128a (not for fp16)");
+  row->add_flag("--act-order", ra.act_order, "GPTQ: quantize columns in order of decreasing Hessian diagonal");
+  row->add_option("--key", ra.key, "The record's name (default: <method>_<scheme>)");
+  row->add_option("--combination", ra.combination, "The sweep combination rows of several seeds share");
+
+  SweepArgs sa;
+  auto* sweep = app.add_subcommand("sweep", "Rows for every (method, scheme): records, leaderboard and Pareto front");
+  sweep->add_option("--model", sa.model, "Hugging Face model folder or cache entry")->capture_default_str();
+  sweep->add_option("--data-dir", sa.data_dir, "Evaluation data (../shared/data layout)")->capture_default_str();
+  sweep->add_option("--methods", sa.methods, "Comma-separated: rtn, gptq, awq")->capture_default_str();
+  sweep->add_option("--schemes", sa.schemes, fmt::format("Comma-separated, among: {}", ptq::instantiated_scheme_names()))
+      ->capture_default_str();
+  sweep->add_option("--act-order", sa.s.act_order, "GPTQ's act-order: off | on | both")->capture_default_str();
+  sweep->add_option("--seeds", sa.s.seeds, "Calibration seeds per calibrated combination (mean and spread)")
+      ->capture_default_str();
+  sweep->add_flag("--no-fp16", sa.no_fp16, "No unquantized baseline row");
+  sweep->add_flag("--keep-checkpoints", sa.s.keep_checkpoints, "Keep every row's quantized checkpoint in <out>/models");
+  sweep->add_option("--calib", sa.calib, "Calibration text (default: <data-dir>/wikitext-2-raw-v1/validation.jsonl)");
+  sweep->add_option("--calib-ids", sa.calib_ids, "Calibration token windows as data (int32 ids, `ptq tokenize`)");
+  sweep->add_option("--calib-windows", sa.calib_windows, "random | first");
+  sweep->add_option("--nsamples", sa.nsamples, "Calibration windows (0: the method's default, 128)");
+  sweep->add_option("--seqlen", sa.calib_seqlen, "Calibration window length (0: GPTQ 2048, AWQ 512)");
+  sweep->add_option("--ppl-seqlen", sa.ppl_seqlen, "WikiText-2 window (GPTQ protocol)")->capture_default_str();
+  sweep->add_option("--ppl-windows", sa.ppl_windows, "Score only the first K windows (0: all)")->capture_default_str();
+  sweep->add_option("--tasks", sa.tasks, "Comma-separated lm-eval tasks (default: none, perplexity only)");
+  sweep->add_option("--limit", sa.limit, "Docs per task, per MMLU subject (0: all)")->capture_default_str();
+  sweep->add_option("--device", sa.device, "cpu | cuda")->capture_default_str();
+  sweep->add_option("--kernels", sa.kernels, kernels_help());
+  sweep->add_option("--out", sa.out, "The records' folder (a rerun resumes it)")->required();
+  sweep->add_flag("--plan", sa.plan, "Print the rows' commands, one a line (a manifest), instead of running them");
   CLI11_PARSE(app, argc, argv);
+  if (*row) return run_generic_row(argc, argv, ra);  // its own exit codes (0, 1 failed row, 2 bad options)
   try {
+    if (*sweep) return run_sweep_command(sa);
     if (*quantize) return run_quantize(qa);
     if (*exporter) return run_export(export_model, export_format, export_out);
     if (*leaderboard) {

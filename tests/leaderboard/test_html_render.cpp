@@ -1,5 +1,7 @@
 // The HTML leaderboard in a real browser: headless Chromium (Debian's `chromium`) renders the report of the
 // frozen records; the screenshot must not be blank and the rendered DOM must hold a table row for every record.
+// Then a sweep's report (frozen records of a real `ptq sweep`): its Pareto charts must be in the rendered DOM with a
+// point per combination (a hover title each) and the front's line.
 // Exit 77 (skipped) when Chromium is not installed.
 #include "ptq/leaderboard/render.hpp"
 
@@ -84,30 +86,45 @@ int main() {
     std::cout << "chromium not installed (Debian package 'chromium'): skipped\n";
     return 77;
   }
-  const fs::path tmp = fs::temp_directory_path() / fmt::format("ptq_html_{}", ::getpid());
-  fs::create_directories(tmp);
-  const auto records = ptq::load_records(fs::path(PTQ_TEST_DATA_DIR) / "leaderboard/records");
-  std::ofstream(tmp / "leaderboard.html") << ptq::render_html(records);
-  const std::string browser = "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                              "--user-data-dir=" + (tmp / "profile").string() + " --window-size=1280,2400 ";
-  const std::string url = "file://" + (tmp / "leaderboard.html").string();
-  const int shot = std::system((browser + "--screenshot=" + (tmp / "shot.png").string() + " " + url + " > /dev/null 2>&1").c_str());
-  const int dom = std::system((browser + "--dump-dom " + url + " > " + (tmp / "dom.html").string() + " 2> /dev/null").c_str());
   int failures = 0;
   auto expect = [&](bool ok, const std::string& what) {
     std::cout << (ok ? "ok: " : "FAILED: ") << what << "\n";
     failures += !ok;
   };
-  expect(shot == 0 && fs::exists(tmp / "shot.png"), "chromium wrote a screenshot");
-  expect(dom == 0, "chromium dumped the rendered DOM");
-  const double ink = ink_fraction(slurp(tmp / "shot.png"));
-  expect(ink > 0.01, fmt::format("the screenshot is not blank ({:.1f}% of pixels drawn)", 100 * ink));
-  const std::string html = slurp(tmp / "dom.html");
+  const fs::path tmp = fs::temp_directory_path() / fmt::format("ptq_html_{}", ::getpid());
+  fs::create_directories(tmp);
+  // Renders `records` in Chromium: the screenshot checked for ink, the rendered DOM returned.
+  auto render = [&](const std::vector<nlohmann::ordered_json>& records, const std::string& name) {
+    std::ofstream(tmp / (name + ".html")) << ptq::render_html(records);
+    const std::string browser = "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                                "--user-data-dir=" + (tmp / "profile").string() + " --window-size=1280,2400 ";
+    const std::string url = "file://" + (tmp / (name + ".html")).string();
+    const fs::path shot_png = tmp / (name + ".png"), dom_html = tmp / (name + ".dom.html");
+    const int shot = std::system((browser + "--screenshot=" + shot_png.string() + " " + url + " > /dev/null 2>&1").c_str());
+    const int dom = std::system((browser + "--dump-dom " + url + " > " + dom_html.string() + " 2> /dev/null").c_str());
+    expect(shot == 0 && fs::exists(shot_png), name + ": chromium wrote a screenshot");
+    expect(dom == 0, name + ": chromium dumped the rendered DOM");
+    const double ink = ink_fraction(slurp(shot_png));
+    expect(ink > 0.01, fmt::format("{}: the screenshot is not blank ({:.1f}% of pixels drawn)", name, 100 * ink));
+    return slurp(dom_html);
+  };
+  const auto records = ptq::load_records(fs::path(PTQ_TEST_DATA_DIR) / "leaderboard/records");
+  const std::string html = render(records, "leaderboard");
   for (const auto& r : records) {
     const std::string label = r["label"];
     expect(html.find("<td>" + label + "</td>") != std::string::npos, "the rendered tables have the row " + label);
   }
   expect(html.find("<svg") != std::string::npos && html.find("<rect") != std::string::npos, "the charts are drawn");
+
+  const auto sweep = ptq::load_records(fs::path(PTQ_TEST_DATA_DIR) / "leaderboard/sweep");
+  const std::string front = render(sweep, "sweep");
+  std::size_t circles = 0;
+  for (std::size_t at = front.find("<circle"); at != std::string::npos; at = front.find("<circle", at + 1)) ++circles;
+  // 7 combinations (fp16, RTN, GPTQ, AWQ x 2 schemes) in each of the three charts: PPL against bits and against
+  // bytes, accuracy against bits.
+  expect(circles == 3 * 7, fmt::format("the Pareto charts have a point per combination ({} circles)", circles));
+  expect(front.find("<title>gptq_w4g128s: 4.325 bits/weight") != std::string::npos, "a point's hover shows its record");
+  expect(front.find("<polyline") != std::string::npos, "the front is drawn");
   fs::remove_all(tmp);
   return failures ? 1 : 0;
 }

@@ -1,11 +1,17 @@
 // The leaderboard: renderer golden files (md, zh md, csv, json) from frozen row records, the averages'
-// definitions, and (hidden tag, run by CTest after the example rows) the records the row binaries write.
+// definitions, a sweep's Pareto front against its definition (frozen records of a real `ptq sweep` of
+// qwen2-micro-outliers: fp16, RTN/GPTQ/AWQ x W4 g128 sym / W3 g128 asym, two calibration seeds, arc_easy and piqa on
+// 20 documents), the sweep's rows and manifest, and (hidden tag, run by CTest after the example rows) the records the
+// row binaries write.
 #include "ptq/leaderboard/render.hpp"
+#include "ptq/leaderboard/sweep.hpp"
 
 #include "test_util.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 using ptq::test::data_dir;
 namespace fs = std::filesystem;
@@ -34,6 +40,95 @@ TEST_CASE("the leaderboard renders frozen records exactly as the golden files", 
   check_golden(ptq::render_leaderboard(records, "md", "zh"), g / "leaderboard.zh.md");
   check_golden(ptq::render_leaderboard(records, "csv"), g / "leaderboard.csv");
   check_golden(ptq::render_leaderboard(records, "json"), g / "leaderboard.json");
+}
+
+TEST_CASE("a sweep's Pareto front: each combination the mean of its seeds, flagged by the definition of dominance",
+          "[leaderboard][sweep]") {
+  const auto records = ptq::load_records(data_dir() / "leaderboard/sweep");
+  REQUIRE(records.size() == 11);
+  const auto rows = ptq::summarize(records);
+  // The combinations' points, recomputed here from the records themselves.
+  struct Point {
+    double bits = 0, mb = 0, ppl = 0, acc = 0;
+    int n = 0;
+  };
+  std::map<std::string, Point> points;
+  for (const auto& r : records) {
+    const std::string c = r.value("combination", r["row"].get<std::string>());
+    Point& p = points[c];
+    p.bits = r["bits_per_weight"].get<double>();
+    p.mb = r["memory"]["weight_bytes"].get<double>() / 1e6;
+    p.ppl += r["ppl"]["value"].get<double>();
+    double sum = 0;  // the mean of the headline metrics of the tasks the row ran
+    int ran = 0;
+    for (const auto& t : ptq::kLeaderboardTasks)
+      if (r["tasks"].contains(std::string(t.name))) sum += r["tasks"][std::string(t.name)][std::string(t.metric)]["value"].get<double>(), ++ran;
+    REQUIRE(ran == 2);
+    p.acc += sum / ran;
+    ++p.n;
+  }
+  REQUIRE(points.size() == 7);
+  for (auto& [_, p] : points) p.ppl /= p.n, p.acc /= p.n;
+  auto on_front = [&](const Point& a, auto x, auto y, bool higher_better) {
+    for (const auto& [_, b] : points) {
+      const double by = higher_better ? -y(b) : y(b), ay = higher_better ? -y(a) : y(a);
+      if (x(b) <= x(a) && by <= ay && (x(b) < x(a) || by < ay)) return false;
+    }
+    return true;
+  };
+  int front = 0;
+  for (const auto& s : rows) {
+    const Point& p = points.at(s["combination"].get<std::string>());
+    INFO(s["row"]);
+    CHECK(s["seeds"] == p.n);
+    CHECK(s["ppl_mean"].get<double>() == Approx(p.ppl).epsilon(1e-12));
+    CHECK(s["front_bits"] == on_front(p, [](const Point& q) { return q.bits; }, [](const Point& q) { return q.ppl; }, false));
+    CHECK(s["front_bytes"] == on_front(p, [](const Point& q) { return q.mb; }, [](const Point& q) { return q.ppl; }, false));
+    CHECK(s["front_acc"] == on_front(p, [](const Point& q) { return q.bits; }, [](const Point& q) { return q.acc; }, true));
+    front += s["front_bits"].get<bool>();
+  }
+  CHECK(front >= 1);  // the fewest bits' best PPL is always on it
+  check_golden(ptq::render_leaderboard(records, "md"), data_dir() / "leaderboard/expected/sweep.md");
+  // Without an FP16 row, the bar charts state their zoomed axis instead of starting at zero.
+  std::vector<nlohmann::ordered_json> quantized;
+  for (const auto& r : records)
+    if (r["row"] != "fp16") quantized.push_back(r);
+  const std::string html = ptq::render_html(quantized);
+  CHECK(html.find("WikiText-2 perplexity (lower is better) (axis from ") != std::string::npos);
+  CHECK(html.find("<polyline") != std::string::npos);
+}
+
+TEST_CASE("a sweep's rows: keys, seeds, act-order, refusals with the list, the manifest's commands",
+          "[leaderboard][sweep]") {
+  ptq::SweepOptions o;
+  o.methods = {"rtn", "gptq"};
+  o.schemes = {"w4g128s", "w3g128a"};
+  o.act_order = "both";
+  o.seeds = 2;
+  o.out = "/results";
+  o.row_args = {"--model", "/m"};
+  const auto points = ptq::sweep_points(o);
+  std::vector<std::string> keys;
+  for (const auto& p : points) keys.push_back(p.key);
+  CHECK(keys == std::vector<std::string>{"fp16", "rtn_w4g128s", "rtn_w3g128a", "gptq_w4g128s_seed0", "gptq_w4g128s_seed1",
+                                         "gptq_w4g128s_actorder_seed0", "gptq_w4g128s_actorder_seed1",
+                                         "gptq_w3g128a_seed0", "gptq_w3g128a_seed1", "gptq_w3g128a_actorder_seed0",
+                                         "gptq_w3g128a_actorder_seed1"});
+  CHECK(points[4].combination == "gptq_w4g128s");
+  const std::string manifest = ptq::sweep_manifest("/bin/ptq", o);
+  CHECK(std::count(manifest.begin(), manifest.end(), '\n') == 11);
+  CHECK(manifest.find("/bin/ptq row --method gptq --scheme w4g128s --key gptq_w4g128s_actorder_seed1 --combination "
+                      "gptq_w4g128s_actorder --results /results --act-order --discard-checkpoint --calib-seed 1 "
+                      "--model /m\n") != std::string::npos);
+  CHECK(ptq::shell_quote("a b'c") == "'a b'\\''c'");
+  o.schemes = {"w5g128s"};
+  PTQ_REQUIRE_ERROR(ptq::sweep_points(o), "--schemes", "not an instantiated scheme (instantiated: w4g128s");
+  o.schemes = {"w4g128s"};
+  o.methods = {"hqq"};
+  PTQ_REQUIRE_ERROR(ptq::sweep_points(o), "method", "hqq");
+  o.methods = {"gptq"};
+  o.act_order = "sometimes";
+  PTQ_REQUIRE_ERROR(ptq::sweep_points(o), "--act-order", "sometimes");
 }
 
 TEST_CASE("summaries: ranks by perplexity, deltas against FP16, failed rows last with their error",

@@ -8,6 +8,7 @@
 #include "test_util.hpp"
 
 #include <fstream>
+#include <numeric>
 #include <limits>
 #include <map>
 
@@ -582,6 +583,26 @@ TEST_CASE("the layer-by-layer driver orders each method's steps as the reference
   V gqa{"embed 2", "advance 0", "restore 0 42", "capture 1", "scale 1 0,1,2", "scale 1 4,5", "scale 1 6"};
   gqa.insert(gqa.end(), awq_tail.begin(), awq_tail.end());
   CHECK(driver_calls(ptq::Method::kAwq, false, 32) == gqa);
+}
+
+TEST_CASE("calibration windows: random or the first ones; token ids as data, errors naming the file",
+          "[quant][calibration][errors]") {
+  std::vector<std::int32_t> ids(1000);
+  std::iota(ids.begin(), ids.end(), 0);
+  const auto first = ptq::calibration_windows(ids, {.nsamples = 3, .seqlen = 100, .seed = 0, .first = true});
+  REQUIRE(first.size() == 3);
+  for (int w = 0; w < 3; ++w) CHECK(first[w] == std::vector<std::int32_t>(ids.begin() + 100 * w, ids.begin() + 100 * (w + 1)));
+  const auto random = ptq::calibration_windows(ids, {.nsamples = 3, .seqlen = 100, .seed = 7});
+  REQUIRE(random.size() == 3);
+  for (const auto& w : random) CHECK(w.back() - w.front() == 99);  // contiguous windows of the text
+  CHECK(random != first);
+  PTQ_REQUIRE_ERROR(ptq::calibration_windows(ids, {.nsamples = 11, .seqlen = 100, .seed = 0, .first = true}),
+                    "calibration", "1000 tokens, fewer than 11 windows of 100");
+  ptq::test::TempDir tmp;
+  std::ofstream(tmp / "ids.bin", std::ios::binary).write(reinterpret_cast<const char*>(ids.data()), 8);
+  CHECK(ptq::read_token_ids(tmp / "ids.bin") == std::vector<std::int32_t>{0, 1});
+  std::ofstream(tmp / "odd.bin", std::ios::binary) << "0123456789";
+  PTQ_REQUIRE_ERROR(ptq::read_token_ids(tmp / "odd.bin"), "odd.bin", "10 bytes is not a whole number of int32 ids");
 }
 
 TEST_CASE("degenerate inputs: dead channels, zero rows, NaN, short calibration", "[quant][errors]") {

@@ -1,4 +1,5 @@
-/// @file Text corpora for calibration and perplexity: JSONL rows (Hugging Face datasets' "text" field) or raw text.
+/// @file Text corpora for calibration and perplexity: JSONL rows (Hugging Face datasets' "text" field) or raw text;
+/// token id files (int32 little-endian, as `ptq tokenize` writes them).
 #pragma once
 
 #include "ptq/io/file.hpp"
@@ -6,6 +7,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +42,15 @@ inline std::string join_rows(const std::vector<std::string>& rows, std::string_v
 /// Text for calibration or perplexity: a JSONL file's "text" rows joined with "\n\n", or a raw text file.
 inline std::string read_corpus(const fs::path& path) {
   return path.extension() == ".jsonl" ? join_rows(read_jsonl_field(path, "text"), "\n\n") : read_text_file(path);
+}
+
+/// A token id file: int32 little-endian ids, nothing else (`ptq tokenize --ids-out`).
+inline std::vector<std::int32_t> read_token_ids(const fs::path& path) {
+  const std::string bytes = read_text_file(path);
+  check(bytes.size() % 4 == 0, path.string(), "", "{} bytes is not a whole number of int32 ids", bytes.size());
+  std::vector<std::int32_t> ids(bytes.size() / 4);
+  std::memcpy(ids.data(), bytes.data(), bytes.size());
+  return ids;
 }
 
 }  // namespace ptq

@@ -67,6 +67,82 @@ inline bool true_at(const nlohmann::ordered_json& j, std::initializer_list<const
   return p && p->is_boolean() && p->get<bool>();
 }
 
+/// A sweep's combination: its rows (one per calibration seed) as one point, the means of what the front compares.
+struct Combination {
+  std::string name;
+  double bits = 0, mb = 0, ppl = 0, ppl_lo = 0, ppl_hi = 0, acc = 0;
+  bool has_acc = true;
+  int seeds = 0;
+};
+
+/// Whether `b` dominates `a`: no worse in both coordinates (x lower is better; y lower is better unless
+/// `y_higher_better`) and better in one.
+inline bool dominates(double bx, double by, double ax, double ay, bool y_higher_better) {
+  if (y_higher_better) {
+    by = -by;
+    ay = -ay;
+  }
+  return bx <= ax && by <= ay && (bx < ax || by < ay);
+}
+
+/// The combinations of the ok rows that have bits per weight, in first-seen order.
+inline std::vector<Combination> combinations(const std::vector<nlohmann::ordered_json>& rows) {
+  std::vector<Combination> out;
+  for (const auto& s : rows) {
+    if (s["status"] != "ok" || !s["ppl"].is_number() || !s["bits_per_weight"].is_number()) continue;
+    const std::string name = s["combination"].get<std::string>();
+    auto it = std::find_if(out.begin(), out.end(), [&](const Combination& c) { return c.name == name; });
+    if (it == out.end()) {
+      const double p = s["ppl"].get<double>();
+      out.push_back({name, s["bits_per_weight"].get<double>(), s["weight_mb"].is_number() ? s["weight_mb"].get<double>() : 0,
+                     0, p, p, 0, true, 0});
+      it = out.end() - 1;
+    }
+    const double p = s["ppl"].get<double>();
+    it->ppl += p;
+    it->ppl_lo = std::min(it->ppl_lo, p);
+    it->ppl_hi = std::max(it->ppl_hi, p);
+    it->has_acc = it->has_acc && s["avg_tasks"].is_number();
+    if (s["avg_tasks"].is_number()) it->acc += s["avg_tasks"].get<double>();
+    ++it->seeds;
+  }
+  for (Combination& c : out) {
+    c.ppl /= c.seeds;
+    c.acc /= c.seeds;
+  }
+  return out;
+}
+
+/// Marks every row with its combination's mean PPL and spread (max − min over seeds) and whether the combination is
+/// on the Pareto front of PPL against bits per weight (front_bits) and against the model's weight bytes
+/// (front_bytes), and of the tasks' mean accuracy (avg_tasks) against bits per weight (front_acc, when tasks ran):
+/// null when the row is not part of it.
+inline void add_pareto(std::vector<nlohmann::ordered_json>& rows) {
+  const std::vector<Combination> cs = combinations(rows);
+  for (auto& s : rows) {
+    for (const char* k : {"ppl_mean", "ppl_spread", "acc_mean", "seeds", "front_bits", "front_bytes", "front_acc"})
+      s[k] = nullptr;
+    const auto it = std::find_if(cs.begin(), cs.end(), [&](const Combination& c) {
+      return s["status"] == "ok" && s["bits_per_weight"].is_number() && c.name == s["combination"].get<std::string>();
+    });
+    if (it == cs.end()) continue;
+    const Combination& a = *it;
+    bool bits = true, bytes = true, acc = a.has_acc;
+    for (const Combination& b : cs) {
+      bits = bits && !dominates(b.bits, b.ppl, a.bits, a.ppl, false);
+      bytes = bytes && !dominates(b.mb, b.ppl, a.mb, a.ppl, false);
+      if (a.has_acc && b.has_acc) acc = acc && !dominates(b.bits, b.acc, a.bits, a.acc, true);
+    }
+    s["ppl_mean"] = a.ppl;
+    s["ppl_spread"] = a.ppl_hi - a.ppl_lo;
+    s["acc_mean"] = a.has_acc ? nlohmann::ordered_json(a.acc) : nlohmann::ordered_json();
+    s["seeds"] = a.seeds;
+    s["front_bits"] = bits;
+    s["front_bytes"] = bytes;
+    s["front_acc"] = a.has_acc ? nlohmann::ordered_json(acc) : nlohmann::ordered_json();
+  }
+}
+
 }  // namespace detail
 
 /// One flat summary per row, ranked by perplexity (failed rows last); deltas against the "fp16" row if present.
@@ -91,6 +167,12 @@ inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann:
     }
     for (std::string_view c : kMmluCategories)
       s["mmlu_" + std::string(c)] = number_at(r, {"tasks", "mmlu", "categories", std::string(c).c_str(), "value"});
+    // The mean of the headline metrics of the tasks this row ran (avg6 when it ran all six): a sweep's accuracy.
+    double sum = 0;
+    int ran = 0;
+    for (const auto& t : kLeaderboardTasks)
+      if (const auto v = s[fmt::format("{}_{}", t.name, t.metric)]; v.is_number()) sum += v.get<double>(), ++ran;
+    s["avg_tasks"] = ran ? nlohmann::ordered_json(sum / ran) : nlohmann::ordered_json();
     // The memory of the device that evaluated the row: resident host memory (cpu), device memory (cuda: VRAM).
     s["device"] = string_at(r, {"device"}, "cpu");
     const bool vram = detail::find_path(r, {"memory", "device"}) != nullptr;
@@ -101,6 +183,10 @@ inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann:
       s[key] = b.is_null() ? b : nlohmann::ordered_json(b.get<double>() / 1e6);
     }
     s["quant_seconds"] = number_at(r, {"quantization", "seconds"});
+    s["bits_per_weight"] = number_at(r, {"bits_per_weight"});  // stored bits of the linears per weight
+    const std::string key = s["row"].is_string() ? s["row"].get<std::string>() : "";
+    s["combination"] = string_at(r, {"combination"}, key.c_str());
+    s["calib_seed"] = number_at(r, {"calibration", "seed"});
     s["wall_seconds"] = number_at(r, {"wall_seconds"});
     bool limited = false;
     if (const auto* tasks = detail::find_path(r, {"tasks"}))
@@ -127,6 +213,7 @@ inline std::vector<nlohmann::ordered_json> summarize(const std::vector<nlohmann:
                  : nlohmann::ordered_json();
     }
   }
+  detail::add_pareto(rows);
   return rows;
 }
 
@@ -135,7 +222,9 @@ namespace detail {
 struct Strings {
   const char *overview, *tasks, *acc_both, *mmlu, *averages, *failed, *environment, *rank, *method, *scheme, *ppl,
       *avg, *dppl, *dacc, *device, *model_mem, *rss, *weights, *qtime, *wall, *status, *error, *key, *value, *notes, *mmlu_all, *stem,
-      *humanities, *social, *other, *avg6, *avg6_acc, *rows_avg, *chart_ppl, *chart_acc, *chart_delta;
+      *humanities, *social, *other, *avg6, *avg6_acc, *rows_avg, *chart_ppl, *chart_acc, *chart_delta, *pareto,
+      *combination, *bits, *ppl_seeds, *front_bits, *front_bytes, *front_acc, *chart_ppl_change, *chart_acc_change,
+      *axis_from, *chart_front_bits, *chart_front_bytes, *chart_front_acc, *yes, *no, *acc_tasks;
 };
 
 inline constexpr Strings kEn{
@@ -145,14 +234,24 @@ inline constexpr Strings kEn{
     "Weights (MB)", "Quant time (s)", "Wall time (s)", "Status", "Error", "Item", "Value", "Notes", "MMLU", "STEM",
     "Humanities", "Social sciences", "Other", "avg6 (headline metrics)", "avg6_acc (acc everywhere)",
     "lm_eval_rows (the original table's style)", "WikiText-2 perplexity (lower is better)",
-    "Average accuracy over the six tasks", "Per-task change against FP16 (points)"};
+    "Average accuracy over the six tasks", "Per-task change against FP16 (points)",
+    "Pareto front (each combination's mean over its calibration seeds)", "Combination", "Bits per weight (linears)",
+    "PPL (mean ± spread, seeds)", "Front: PPL vs bits", "Front: PPL vs weight bytes", "Front: accuracy vs bits",
+    "Perplexity increase over FP16 (%, lower is better)", "Average accuracy change against FP16 (points)",
+    "axis from", "Perplexity against bits per weight (front joined; hover a point for its record)",
+    "Perplexity against weight bytes (MB; front joined)", "Mean accuracy of the tasks run against bits per weight (front joined)",
+    "yes", "dominated", "Mean accuracy (tasks run)"};
 
 inline constexpr Strings kZh{
     "总览", "各任务结果（主指标 ± 标准误；括号内为相对 FP16 的变化）", "acc 与 acc_norm", "MMLU 分类结果（acc）", "平均值",
     "失败的条目", "运行环境", "排名", "方法", "量化方案", "WikiText-2 困惑度", "平均准确率（6 项任务）", "困惑度变化（相对 FP16）",
     "准确率变化（相对 FP16）", "设备", "模型内存 (MB)", "峰值内存 (MB)", "权重大小 (MB)", "量化耗时 (秒)", "总耗时 (秒)", "状态", "错误", "项目", "值", "说明",
     "MMLU", "理工科 (STEM)", "人文 (Humanities)", "社会科学 (Social sciences)", "其他 (Other)", "avg6（主指标平均）",
-    "avg6_acc（均用 acc）", "lm_eval_rows（原表口径）", "WikiText-2 困惑度（越低越好）", "六项任务平均准确率", "各任务相对 FP16 的变化（百分点）"};
+    "avg6_acc（均用 acc）", "lm_eval_rows（原表口径）", "WikiText-2 困惑度（越低越好）", "六项任务平均准确率", "各任务相对 FP16 的变化（百分点）",
+    "帕累托前沿（各组合在其校准种子上的均值）", "组合", "每权重比特数（线性层）", "困惑度（均值 ± 极差，种子数）", "前沿：困惑度 vs 比特",
+    "前沿：困惑度 vs 权重字节", "前沿：准确率 vs 比特", "困惑度相对 FP16 的增幅（%，越低越好）", "平均准确率相对 FP16 的变化（百分点）",
+    "坐标轴起点", "困惑度 vs 每权重比特数（前沿连线；悬停查看记录）", "困惑度 vs 权重字节（MB；前沿连线）",
+    "平均准确率 vs 每权重比特数（前沿连线）", "是", "被支配", "平均准确率（已运行任务）"};
 
 inline std::string fixed(const nlohmann::ordered_json& v, int digits) {
   return v.is_number() ? fmt::format("{:.{}f}", v.get<double>(), digits) : "—";
@@ -195,6 +294,26 @@ inline Sections build_sections(const std::vector<nlohmann::ordered_json>& record
                                  s["device"].get<std::string>(), fixed(s["model_mb"], 1), fixed(s["peak_mb"], 1),
                                  fixed(s["weight_mb"], 2), fixed(s["quant_seconds"], 1)});
   out.tables.push_back({t.overview, std::move(overview)});
+
+  Table front{{t.combination, t.bits, t.weights, t.ppl_seeds, t.acc_tasks, t.front_bits, t.front_bytes, t.front_acc}, {}};
+  std::vector<const nlohmann::ordered_json*> firsts;  // a row per combination, by bits per weight
+  for (const auto& s : rows)
+    if (s["seeds"].is_number() &&
+        std::none_of(firsts.begin(), firsts.end(), [&](const auto* f) { return (*f)["combination"] == s["combination"]; }))
+      firsts.push_back(&s);
+  std::stable_sort(firsts.begin(), firsts.end(), [](const auto* a, const auto* b) {
+    return (*a)["bits_per_weight"].template get<double>() < (*b)["bits_per_weight"].template get<double>();
+  });
+  auto flag = [&](const nlohmann::ordered_json& v) { return v.is_boolean() ? (v.get<bool>() ? t.yes : t.no) : "—"; };
+  for (const auto* f : firsts) {
+    const auto& s = *f;
+    const int seeds = s["seeds"].get<int>();
+    front.second.push_back({s["combination"].get<std::string>(), fixed(s["bits_per_weight"], 3), fixed(s["weight_mb"], 2),
+                            seeds > 1 ? fmt::format("{} ± {} ({})", fixed(s["ppl_mean"], 2), fixed(s["ppl_spread"], 2), seeds)
+                                      : fixed(s["ppl_mean"], 2),
+                            fixed(s["acc_mean"], 4), flag(s["front_bits"]), flag(s["front_bytes"]), flag(s["front_acc"])});
+  }
+  if (!front.second.empty()) out.tables.push_back({t.pareto, std::move(front)});
 
   Table tasks{{t.method}, {}};
   for (const auto& lt : kLeaderboardTasks) tasks.first.push_back(fmt::format("{} ({})", lt.label, lt.metric));
@@ -287,24 +406,71 @@ inline std::string html_escape(const std::string& s) {
   return out;
 }
 
-/// Horizontal bar chart: one bar per (label, value), value printed at the bar's end.
+/// Horizontal bar chart: one bar per (label, value), drawn from `origin` (0 for changes; a stated, zoomed origin for
+/// values that all lie far from zero, so that the differences the tables hold show), value printed at the bar's end.
+/// `better`: +1 when values above the origin are better (green; below: red), -1 when below is better, 0 neutral.
 inline std::string svg_bars(const std::string& title, const std::vector<std::pair<std::string, double>>& bars,
-                            int digits) {
+                            int digits, double origin = 0, int better = 0) {
   const int row = 28, left = 330, width = 420, top = 30;
   double hi = 0;
-  for (const auto& [_, v] : bars) hi = std::max(hi, std::fabs(v));
+  for (const auto& [_, v] : bars) hi = std::max(hi, std::fabs(v - origin));
   if (hi == 0) hi = 1;
   std::string s = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img">)",
                               left + width + 90, top + row * static_cast<int>(bars.size()) + 10);
   s += fmt::format(R"(<text x="0" y="18" font-weight="bold">{}</text>)", html_escape(title));
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const int y = top + row * static_cast<int>(i);
-    const double w = width * std::fabs(bars[i].second) / hi;
+    const double w = width * std::fabs(bars[i].second - origin) / hi;
     s += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}</text>)", left - 8, y + 17, html_escape(bars[i].first));
+    const int side = bars[i].second < origin ? -1 : 1;
     s += fmt::format(R"(<rect x="{}" y="{}" width="{:.1f}" height="20" fill="{}"/>)", left, y + 3, w,
-                     bars[i].second < 0 ? "#c0504d" : "#4f81bd");
+                     better == 0 ? "#4f81bd" : side == better ? "#6a9f3a" : "#c0504d");
     s += fmt::format(R"(<text x="{:.1f}" y="{}">{:.{}f}</text>)", left + w + 6, y + 17, bars[i].second, digits);
   }
+  return s + "</svg>";
+}
+
+/// A point of a scatter chart: its coordinates, its label, what hovering shows, whether it is on the front.
+struct ScatterPoint {
+  double x = 0, y = 0;
+  std::string label, tooltip;
+  bool front = false;
+};
+
+/// Scatter chart on linear axes zoomed to the points (the axes' ranges are printed at their ends): every point a
+/// circle with a hover title, the front's points filled and joined by a line in x order.
+inline std::string svg_scatter(const std::string& title, const std::string& x_name, const std::string& y_name,
+                               std::vector<ScatterPoint> points) {
+  const double w = 620, h = 300, left = 70, top = 34, right = 160, bottom = 44;
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.x < b.x; });
+  double x0 = points.front().x, x1 = x0, y0 = points.front().y, y1 = y0;
+  for (const auto& p : points) {
+    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+  }
+  const double dx = (x1 - x0) > 0 ? (x1 - x0) * 0.06 : 1, dy = (y1 - y0) > 0 ? (y1 - y0) * 0.08 : 1;
+  x0 -= dx, x1 += dx, y0 -= dy, y1 += dy;
+  auto px = [&](double x) { return left + w * (x - x0) / (x1 - x0); };
+  auto py = [&](double y) { return top + h - h * (y - y0) / (y1 - y0); };
+  std::string s = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img">)",
+                              left + w + right, top + h + bottom);
+  s += fmt::format(R"(<text x="0" y="18" font-weight="bold">{}</text>)", html_escape(title));
+  s += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#888"/>)", left, top, w, h);
+  s += fmt::format(R"(<text x="{}" y="{}">{:.3g}</text><text x="{}" y="{}" text-anchor="end">{:.3g}</text>)", left,
+                   top + h + 16, x0, left + w, top + h + 16, x1);
+  s += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">{}</text>)", left + w / 2, top + h + 36, html_escape(x_name));
+  s += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{:.4g}</text><text x="{}" y="{}" text-anchor="end">{:.4g}</text>)",
+                   left - 6, top + h, y0, left - 6, top + 12, y1);
+  s += fmt::format(R"svg(<text x="12" y="{}" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>)svg", top + h / 2,
+                   top + h / 2, html_escape(y_name));
+  std::string line;
+  for (const auto& p : points)
+    if (p.front) line += fmt::format("{:.1f},{:.1f} ", px(p.x), py(p.y));
+  if (!line.empty()) s += fmt::format(R"(<polyline points="{}" fill="none" stroke="#c0504d" stroke-width="2"/>)", line);
+  for (const auto& p : points)
+    s += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="5" fill="{}" stroke="#2a4d7a"><title>{}</title></circle>)"
+                     R"(<text x="{:.1f}" y="{:.1f}" font-size="11">{}</text>)",
+                     px(p.x), py(p.y), p.front ? "#c0504d" : "#ffffff", html_escape(p.tooltip), px(p.x) + 7,
+                     py(p.y) - 6, html_escape(p.label));
   return s + "</svg>";
 }
 
@@ -381,16 +547,58 @@ inline std::string render_html(const std::vector<nlohmann::ordered_json>& record
       "svg{{font-size:13px;margin:8px 24px 16px 0}}"
       "</style></head><body>\n<h1>{}</h1>\n",
       lang, title, title);
-  std::vector<std::pair<std::string, double>> ppl, acc;
-  for (const auto& s : rows)
-    if (s["status"] == "ok") {
-      if (s["ppl"].is_number()) ppl.push_back({s["label"], s["ppl"].get<double>()});
-      if (s["avg6"].is_number()) acc.push_back({s["label"], s["avg6"].get<double>()});
-    }
-  h += "<div>" + detail::svg_bars(t.chart_ppl, ppl, 2) + detail::svg_bars(t.chart_acc, acc, 4) + "</div>\n";
   const nlohmann::ordered_json* base = nullptr;
   for (const auto& s : rows)
     if (s["row"] == "fp16" && s["status"] == "ok") base = &s;
+  // PPL and accuracy bars: the change against FP16 when there is an FP16 row; else the values on a zoomed axis
+  // whose origin the title states (bars from zero would draw PPL 503.7 and 506.6 the same).
+  std::vector<std::pair<std::string, double>> ppl, acc;
+  for (const auto& s : rows)
+    if (s["status"] == "ok" && &s != base) {
+      if (s["ppl"].is_number())
+        ppl.push_back({s["label"], base ? 100 * (s["ppl"].get<double>() / (*base)["ppl"].get<double>() - 1)
+                                        : s["ppl"].get<double>()});
+      if (s["avg6"].is_number() && (!base || (*base)["avg6"].is_number()))
+        acc.push_back({s["label"], base ? 100 * (s["avg6"].get<double>() - (*base)["avg6"].get<double>())
+                                        : s["avg6"].get<double>()});
+    }
+  auto zoomed = [&](const char* chart, const std::vector<std::pair<std::string, double>>& bars, int digits) {
+    if (bars.empty()) return std::string();
+    if (base)
+      return chart == t.chart_ppl ? detail::svg_bars(t.chart_ppl_change, bars, 2, 0, -1)
+                                  : detail::svg_bars(t.chart_acc_change, bars, 2, 0, +1);
+    double lo = bars.front().second, hi = lo;
+    for (const auto& [_, v] : bars) lo = std::min(lo, v), hi = std::max(hi, v);
+    const double origin = lo - 0.1 * (hi - lo > 0 ? hi - lo : std::fabs(lo) + 1);
+    return detail::svg_bars(fmt::format("{} ({} {:.{}f})", chart, t.axis_from, origin, digits), bars, digits, origin);
+  };
+  h += "<div>" + zoomed(t.chart_ppl, ppl, 2) + zoomed(t.chart_acc, acc, 4) + "</div>\n";
+  // The Pareto front of a sweep (combinations: means over their seeds).
+  const auto combos = detail::combinations(rows);
+  if (combos.size() > 1) {
+    std::vector<detail::ScatterPoint> by_bits, by_bytes, acc_bits;
+    for (const auto& s : rows) {
+      if (!s["seeds"].is_number() || std::any_of(by_bits.begin(), by_bits.end(), [&](const auto& p) {
+            return p.label == s["combination"].get<std::string>();
+          }))
+        continue;
+      const std::string name = s["combination"];
+      const std::string tip = fmt::format("{}: {:.3f} bits/weight, {:.2f} MB, PPL {:.3f}{}{}", name,
+                                          s["bits_per_weight"].get<double>(), s["weight_mb"].is_number() ? s["weight_mb"].get<double>() : 0.0,
+                                          s["ppl_mean"].get<double>(),
+                                          s["seeds"].get<int>() > 1 ? fmt::format(" ± {:.3f} over {} seeds", s["ppl_spread"].get<double>(), s["seeds"].get<int>()) : "",
+                                          s["acc_mean"].is_number() ? fmt::format(", mean acc {:.4f}", s["acc_mean"].get<double>()) : "");
+      by_bits.push_back({s["bits_per_weight"].get<double>(), s["ppl_mean"].get<double>(), name, tip, s["front_bits"].get<bool>()});
+      if (s["weight_mb"].is_number())
+        by_bytes.push_back({s["weight_mb"].get<double>(), s["ppl_mean"].get<double>(), name, tip, s["front_bytes"].get<bool>()});
+      if (s["acc_mean"].is_number())
+        acc_bits.push_back({s["bits_per_weight"].get<double>(), s["acc_mean"].get<double>(), name, tip, s["front_acc"].get<bool>()});
+    }
+    h += "<div>" + detail::svg_scatter(t.chart_front_bits, t.bits, t.ppl, by_bits);
+    if (by_bytes.size() > 1) h += detail::svg_scatter(t.chart_front_bytes, t.weights, t.ppl, by_bytes);
+    if (acc_bits.size() > 1) h += detail::svg_scatter(t.chart_front_acc, t.bits, t.acc_tasks, acc_bits);
+    h += "</div>\n";
+  }
   if (base) {
     std::vector<std::pair<std::string, double>> deltas;
     for (const auto& s : rows)
@@ -401,7 +609,7 @@ inline std::string render_html(const std::vector<nlohmann::ordered_json>& record
             deltas.push_back({fmt::format("{} · {}", s["label"].get<std::string>(), lt.label),
                               100 * (s[k].get<double>() - (*base)[k].get<double>())});
         }
-    h += "<div>" + detail::svg_bars(t.chart_delta, deltas, 2) + "</div>\n";
+    if (!deltas.empty()) h += "<div>" + detail::svg_bars(t.chart_delta, deltas, 2, 0, +1) + "</div>\n";
   }
   for (const auto& [name, table] : sec.tables) {
     h += fmt::format("<h2>{}</h2>\n<table><tr>", detail::html_escape(name));

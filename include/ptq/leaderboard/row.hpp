@@ -45,12 +45,13 @@ struct RowSpec {
   GptqParams gptq;
   AwqParams awq;
   std::optional<CalibrationParams> calibration;  // default: the method's (default_calibration)
+  std::string combination;         // a sweep's (method, scheme, act-order) that rows of several seeds share; "": key
 };
 
 /// A quantized row: a scheme type × an algorithm type (Rtn, Gptq, Awq, carrying its parameters).
 template <QuantSchemeLike Scheme, Algorithm Alg>
 RowSpec row_of(std::string key, const Alg& algorithm, std::string label = "") {
-  RowSpec r{std::move(key), std::move(label), Alg::method, spec_of<Scheme>(), {}, {}, {}};
+  RowSpec r{std::move(key), std::move(label), Alg::method, spec_of<Scheme>(), {}, {}, {}, {}};
   if constexpr (std::is_same_v<Alg, Gptq>) r.gptq = algorithm.params;
   if constexpr (std::is_same_v<Alg, Awq>) r.awq = algorithm.params;
   if (r.label.empty()) r.label = fmt::format("{} ({})", method_name(Alg::method), config_name(r.spec));
@@ -59,7 +60,7 @@ RowSpec row_of(std::string key, const Alg& algorithm, std::string label = "") {
 
 /// The unquantized baseline row: the model as stored.
 inline RowSpec baseline_row(std::string key, std::string label) {
-  return {std::move(key), std::move(label), std::nullopt, {}, {}, {}, {}};
+  return {std::move(key), std::move(label), std::nullopt, {}, {}, {}, {}, {}};
 }
 
 /// Where and how much to evaluate (the command line of every row binary).
@@ -73,8 +74,13 @@ struct RowOptions {
   int mmlu_fewshot = 0;
   std::string tasks = "mmlu,hellaswag,arc_easy,arc_challenge,piqa,winogrande";
   int nsamples = 0, calib_seqlen = 0;    // 0: the method's default
+  std::string calib;                     // calibration text (default: <data_dir>/wikitext-2-raw-v1/validation.jsonl)
+  std::string calib_ids;                 // or token windows as data (int32, as `ptq tokenize` writes): the first ones
+  std::optional<std::uint64_t> calib_seed;  // random windows' seed (default: the row's, 0)
+  std::string calib_windows;             // random | first (default: the row's, random)
   std::int64_t batch_tokens = 2048;
   std::string device = "cpu";            // where the evaluation runs: cpu | cuda
+  bool keep_checkpoint = true;           // keep <results>/models/<key> after the record is written
   std::string kernels;                   // cuda: the packed products' kernel configuration ("": the default)
   bool progress = true;
   // Internal: the evaluation child.
@@ -91,14 +97,22 @@ inline void add_row_options(CLI::App& app, RowOptions& o) {
   app.add_option("--ppl-windows", o.ppl_windows, "Score only the first K windows (0: all)")->capture_default_str();
   app.add_option("--limit", o.limit, "Docs per task, per MMLU subject (0: all)")->capture_default_str();
   app.add_option("--mmlu-fewshot", o.mmlu_fewshot, "MMLU few-shot examples")->capture_default_str();
-  app.add_option("--tasks", o.tasks, "Comma-separated lm-eval tasks")->capture_default_str();
+  app.add_option("--tasks", o.tasks, "Comma-separated lm-eval tasks, or none")->capture_default_str();
   app.add_option("--nsamples", o.nsamples, "Calibration windows (0: the method's default, 128)");
   app.add_option("--calib-seqlen", o.calib_seqlen, "Calibration window length (0: GPTQ 2048, AWQ 512)");
+  app.add_option("--calib", o.calib, "Calibration text (default: <data-dir>/wikitext-2-raw-v1/validation.jsonl)");
+  app.add_option("--calib-ids", o.calib_ids,
+                 "Calibration token windows as data: int32 ids as `ptq tokenize` writes, cut into --nsamples windows "
+                 "of --calib-seqlen from the start");
+  app.add_option("--calib-seed", o.calib_seed, "Seed of the random calibration windows (default 0)");
+  app.add_option("--calib-windows", o.calib_windows, "random | first (consecutive windows from the start)");
   app.add_option("--batch-tokens", o.batch_tokens, "Tokens per forward pass")->capture_default_str();
   app.add_option("--device", o.device, "Where the model is evaluated: cpu | cuda (bf16)")->capture_default_str();
   app.add_option("--kernels", o.kernels, "cuda: the packed products' kernel configuration (default: " +
                                              std::string(kModelKernelNames[0]) + ")");
   app.add_flag("!--no-progress", o.progress, "No progress lines");
+  app.add_flag("!--discard-checkpoint", o.keep_checkpoint,
+               "Remove the quantized checkpoint once the record is written (a sweep's default)");
   app.add_option("--evaluate-checkpoint", o.evaluate_dir)->group("");  // internal: the evaluation child
   app.add_option("--eval-out", o.evaluate_out)->group("");
 }
@@ -185,7 +199,7 @@ inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const Row
     eo.limit = o.limit;
     eo.scoring = scoring;
     j["tasks"] = nlohmann::ordered_json::object();
-    for (const auto& name : split_list(o.tasks))
+    for (const auto& name : o.tasks == "none" ? std::vector<std::string>{} : split_list(o.tasks))
       j["tasks"][name] = steps.step("task_" + name, [&] {
         const auto t = std::chrono::steady_clock::now();
         const TaskData data = load_task(name, o.data_dir, o.mmlu_fewshot);
@@ -200,6 +214,8 @@ inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const Row
       });
     j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()},
                    {"weight_bytes", model_weight_bytes(model)}};
+    j["bits_per_weight"] = linear_bits_per_weight(model);
+    j["model_bytes"] = model_weight_bytes(model);
     if constexpr (std::is_same_v<std::decay_t<decltype(m)>, GpuModel>) {
       const DeviceMemory dm = m.memory();  // the VRAM columns: what the model holds on the GPU and the most in use
       j["memory"]["device"] = {{"name", dm.device}, {"model_bytes", dm.model_bytes}, {"peak_bytes", dm.peak_bytes},
@@ -213,35 +229,51 @@ inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const Row
   return j;
 }
 
+/// The calibration a row uses: its own (or its method's default), with the command line's sizes and windows; token
+/// windows given as data (--calib-ids) are taken as stored, from the start.
+inline CalibrationParams row_calibration(const RowSpec& row, const RowOptions& o) {
+  CalibrationParams cp = row.calibration.value_or(default_calibration(*row.method));
+  if (o.nsamples) cp.nsamples = o.nsamples;
+  if (o.calib_seqlen) cp.seqlen = o.calib_seqlen;
+  if (o.calib_seed) cp.seed = *o.calib_seed;
+  check(o.calib_windows.empty() || o.calib_windows == "random" || o.calib_windows == "first", "", "--calib-windows",
+        "\"{}\" is not random or first", o.calib_windows);
+  if (!o.calib_windows.empty()) cp.first = o.calib_windows == "first";
+  if (!o.calib_ids.empty()) cp.first = true;
+  return cp;
+}
+
 /// Where the evaluation child of <results>/<key>.eval.json keeps its finished steps: <results>/<key>.eval.partial.
 inline fs::path eval_steps_dir(const fs::path& eval_out) { return fs::path(eval_out).replace_extension(".partial"); }
+
+/// Runs `program` with `args` (args[0] is its name) and waits; its exit status, or -1 when it did not exit (a signal).
+inline int run_process(const fs::path& program, std::vector<std::string> args) {
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t pid = 0;
+  check(posix_spawn(&pid, program.c_str(), nullptr, nullptr, cargs.data(), environ) == 0, program.string(), "",
+        "cannot start the process");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 /// Runs this program again as the evaluation child for `dir`; returns its result.
 inline nlohmann::ordered_json evaluate_in_child(const fs::path& dir, int argc, char** argv, const fs::path& out) {
   std::vector<std::string> args(argv, argv + argc);
   args.insert(args.end(), {"--evaluate-checkpoint", dir.string(), "--eval-out", out.string()});
-  std::vector<char*> cargs;
-  for (auto& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  pid_t pid = 0;
-  check(posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, cargs.data(), environ) == 0, argv[0], "evaluate",
-        "cannot start the evaluation process");
-  int status = 0;
-  waitpid(pid, &status, 0);
-  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, dir.string(), "evaluate",
-        "the evaluation process failed (exit status {}); its error is printed above", status);
+  const int status = run_process("/proc/self/exe", std::move(args));
+  check(status == 0, dir.string(), "evaluate", "the evaluation process failed (exit status {}); its error is printed above",
+        status);
   return nlohmann::ordered_json::parse(read_text_file(out));
 }
 
 }  // namespace detail
 
-/// main() of a row binary: parses the options, runs the row, writes its record. Exit 0 on success, 1 if the row
-/// failed (its record says why), 2 on bad options or input (an unknown --device, or cuda without a CUDA device).
-inline int run_row(int argc, char** argv, const RowSpec& row) {
-  CLI::App app{fmt::format("ptq leaderboard row \"{}\": {}", row.key, row.label)};
-  RowOptions o;
-  detail::add_row_options(app, o);
-  CLI11_PARSE(app, argc, argv);
+/// run_row with the options already parsed (a program that builds its row from the command line: `ptq row`); the
+/// evaluation child is this program again with the same arguments.
+inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& o) {
   if (!o.evaluate_dir.empty()) {  // the evaluation child
     try {
       const auto j = detail::evaluate_checkpoint(o.evaluate_dir, o, detail::eval_steps_dir(o.evaluate_out));
@@ -269,6 +301,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
                              {"scheme", row.method ? config_name(row.spec) : "bf16"}, {"status", "running"}};
   if (row.method) {
     rec["scheme_detail"] = {{"bits", row.spec.bits}, {"group_size", row.spec.group_size}, {"sym", row.spec.sym()}};
+    if (!row.combination.empty()) rec["combination"] = row.combination;
     rec["params"] = *row.method == Method::kGptq ? fmt::format("{}", row.gptq)
                     : *row.method == Method::kAwq ? fmt::format("{}", row.awq) : "";
   }
@@ -295,28 +328,39 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
       q.resume_dir = eval_dir.string() + ".partial";
       std::vector<std::vector<std::int32_t>> calib;
       if (q.method != Method::kRtn) {
-        CalibrationParams cp = row.calibration.value_or(default_calibration(q.method));
-        if (o.nsamples) cp.nsamples = o.nsamples;
-        if (o.calib_seqlen) cp.seqlen = o.calib_seqlen;
-        const fs::path file = fs::path(o.data_dir) / "wikitext-2-raw-v1/validation.jsonl";
-        fmt::print("  calibration {}: {} x {} tokens, seed {}\n", file.string(), cp.nsamples, cp.seqlen, cp.seed);
-        calib = calibration_windows(Tokenizer::load(model_dir).encode(read_corpus(file)), cp);
-        rec["calibration"] = {{"file", file.string()}, {"nsamples", cp.nsamples}, {"seqlen", cp.seqlen}, {"seed", cp.seed}};
+        const CalibrationParams cp = detail::row_calibration(row, o);
+        const fs::path file = !o.calib_ids.empty() ? fs::path(o.calib_ids)
+                              : !o.calib.empty()   ? fs::path(o.calib)
+                                                   : fs::path(o.data_dir) / "wikitext-2-raw-v1/validation.jsonl";
+        fmt::print("  calibration {}: {} x {} tokens, {}\n", file.string(), cp.nsamples, cp.seqlen,
+                   cp.first ? std::string("the first windows") : fmt::format("random windows, seed {}", cp.seed));
+        calib = calibration_windows(o.calib_ids.empty() ? Tokenizer::load(model_dir).encode(read_corpus(file))
+                                                        : read_token_ids(file),
+                                    cp);
+        Sha256 ids;
+        for (const auto& w : calib) ids.update(w.data(), w.size() * sizeof(w[0]));
+        rec["calibration"] = {{"file", file.string()},  {"nsamples", cp.nsamples}, {"seqlen", cp.seqlen},
+                              {"seed", cp.seed},         {"windows", cp.first ? "first" : "random"},
+                              {"ids_sha256", ids.hex()}};
       }
       const QuantizeReport rep = quantize_model(model, q, calib);
       fs::remove_all(eval_dir);
       save_quantized(model, q.spec, eval_dir, {{"method", std::string(method_name(q.method))}, {"row", row.key}});
       partial.push_back(q.resume_dir);  // kept until the record is written: a crash in evaluation resumes every layer
+      if (!o.keep_checkpoint) partial.push_back(eval_dir);
       rec["quantization"] = {{"seconds", rep.seconds},           {"resumed_layers", rep.resumed_layers},
                              {"device", rep.device},             {"peak_device_bytes", rep.peak_device_bytes},
                              {"peak_rss_bytes", peak_rss_bytes()}, {"linear_bytes_before", rep.bytes_before},
-                             {"linear_bytes_after", rep.bytes_after}, {"checkpoint", eval_dir.string()}};
+                             {"linear_bytes_after", rep.bytes_after},
+                             {"checkpoint", o.keep_checkpoint ? nlohmann::ordered_json(eval_dir.string()) : nullptr}};
     }
     const fs::path eval_out = results / (row.key + ".eval.json");
     const auto ev = detail::evaluate_in_child(eval_dir, argc, argv, eval_out);
     fs::remove(eval_out);
     partial.push_back(detail::eval_steps_dir(eval_out));
-    for (const char* k : {"device", "ppl", "tasks", "memory", "eval_seconds", "eval_resumed_steps"}) rec[k] = ev[k];
+    for (const char* k : {"device", "ppl", "tasks", "memory", "bits_per_weight", "model_bytes", "eval_seconds",
+                          "eval_resumed_steps"})
+      rec[k] = ev[k];
     if (ev.contains("kernels")) rec["kernels"] = ev["kernels"];
     rec["averages"] = averages_json(rec["tasks"]);
     rec["status"] = "ok";
@@ -341,11 +385,21 @@ inline int run_row(int argc, char** argv, const RowSpec& row) {
   write_file_atomic(results / (row.key + ".json"), [&](std::ostream& s) { s << rec.dump(2) << "\n"; });
   if (rec["status"] == "ok") {
     for (const fs::path& p : partial) fs::remove_all(p);
-    fmt::print("{}: ppl {:.4f}, avg6 {:.4f}; wrote {}\n", row.key, rec["ppl"]["value"].get<double>(),
-               rec["averages"]["avg6"].is_null() ? 0.0 : rec["averages"]["avg6"].get<double>(),
+    fmt::print("{}: ppl {:.4f}, avg6 {}; wrote {}\n", row.key, rec["ppl"]["value"].get<double>(),
+               rec["averages"]["avg6"].is_number() ? fmt::format("{:.4f}", rec["averages"]["avg6"].get<double>()) : "—",
                (results / (row.key + ".json")).string());
   }
   return rec["status"] == "ok" ? 0 : 1;
+}
+
+/// main() of a row binary: parses the options, runs the row, writes its record. Exit 0 on success, 1 if the row
+/// failed (its record says why), 2 on bad options or input (an unknown --device, or cuda without a CUDA device).
+inline int run_row(int argc, char** argv, const RowSpec& row) {
+  CLI::App app{fmt::format("ptq leaderboard row \"{}\": {}", row.key, row.label)};
+  RowOptions o;
+  detail::add_row_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+  return run_row(argc, argv, row, o);
 }
 
 }  // namespace ptq

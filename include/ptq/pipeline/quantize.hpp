@@ -55,7 +55,9 @@ struct CalibrationParams {
   int nsamples = 128;       // windows
   int seqlen = 2048;        // tokens per window
   std::uint64_t seed = 0;   // window start positions
-  static constexpr std::array<std::string_view, 3> field_names{"nsamples", "seqlen", "seed"};
+  bool first = false;       // the first nsamples consecutive windows from the start (a peer's "first N samples"),
+                            // not random ones (the references' default)
+  static constexpr std::array<std::string_view, 4> field_names{"nsamples", "seqlen", "seed", "first"};
 };
 
 /// The references' calibration sizes: GPTQ 128 x 2048 tokens (IST-DASLab/gptq), AWQ 128 x 512 (AutoAWQ).
@@ -92,15 +94,23 @@ struct QuantizeReport {
   std::vector<LayerReport> layers;
 };
 
-/// `nsamples` random windows of `seqlen` tokens from `ids` (start positions uniform, seeded); the text must
-/// hold at least one window.
+/// `nsamples` windows of `seqlen` tokens from `ids`: random (start positions uniform, seeded; the text must hold at
+/// least one window), or with `first` the consecutive windows from the start (the text must hold them all).
 inline std::vector<std::vector<std::int32_t>> calibration_windows(std::span<const std::int32_t> ids,
                                                                   const CalibrationParams& p) {
   check(p.seqlen > 0 && p.nsamples > 0, "", "calibration", "nsamples and seqlen must be positive");
+  std::vector<std::vector<std::int32_t>> out;
+  if (p.first) {
+    const auto need = static_cast<std::size_t>(p.nsamples) * static_cast<std::size_t>(p.seqlen);
+    check(ids.size() >= need, "", "calibration", "the calibration text has {} tokens, fewer than {} windows of {}",
+          ids.size(), p.nsamples, p.seqlen);
+    for (std::size_t b = 0; b < need; b += static_cast<std::size_t>(p.seqlen))
+      out.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(b), ids.begin() + static_cast<std::ptrdiff_t>(b + p.seqlen));
+    return out;
+  }
   check(static_cast<std::int64_t>(ids.size()) > p.seqlen, "", "calibration",
         "the calibration text has {} tokens, fewer than one window of {} + 1", ids.size(), p.seqlen);
   Rng rng(p.seed);
-  std::vector<std::vector<std::int32_t>> out;
   const std::uint64_t starts = ids.size() - static_cast<std::size_t>(p.seqlen);
   for (int s = 0; s < p.nsamples; ++s) {
     const auto b = static_cast<std::ptrdiff_t>(rng.below(starts));
