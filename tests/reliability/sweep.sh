@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `ptq sweep`: its manifest (--plan) run as it is by a local runner (xargs, two lines at a time, as GNU parallel or
-# a Slurm job array would run it on many nodes), the records merged by `ptq leaderboard` with the Pareto front;
+# `ptq sweep`: its manifest (--plan) run as it is: its first line by tools/sweep.sbatch as Slurm array task 1 would,
+# the rest by a local runner (xargs, two lines at a time, as GNU parallel would on many nodes), the records merged
+# by `ptq leaderboard` with the Pareto front;
 # then `ptq sweep` with the same options finds every row done (a killed sweep resumes without redoing them) and
 # redoes only a row whose record is gone, to the same numbers. Calibration as data: a row calibrated on token
 # windows from a file (`ptq tokenize` of the calibration text, --calib-ids) equals the row calibrated on the first
@@ -16,7 +17,9 @@ args=(sweep --model "$shared/models/qwen2-micro-outliers" --data-dir "$shared/da
       --schemes w4g128s,w3g128a --nsamples 4 --seqlen 256 --ppl-seqlen 256 --ppl-windows 2 --out "$tmp/sweep")
 "$ptq" "${args[@]}" --plan > "$tmp/manifest.txt"
 [ "$(wc -l < "$tmp/manifest.txt")" -eq 5 ] || fail "expected 5 commands, got: $(cat "$tmp/manifest.txt")"
-xargs -P 2 -d '\n' -I{} sh -c '{} > /dev/null' < "$tmp/manifest.txt" || fail "a manifest line failed"
+SLURM_ARRAY_TASK_ID=1 "$(dirname "$0")/../../tools/sweep.sbatch" "$tmp/manifest.txt" > /dev/null ||
+  fail "tools/sweep.sbatch as array task 1"
+tail -n +2 "$tmp/manifest.txt" | xargs -P 2 -d '\n' -I{} sh -c '{} > /dev/null' || fail "a manifest line failed"
 for k in fp16 rtn_w4g128s rtn_w3g128a gptq_w4g128s gptq_w3g128a; do
   [ -f "$tmp/sweep/$k.json" ] || fail "no record $k.json"
 done
@@ -41,4 +44,4 @@ for field in ids_sha256 results_sha256; do
   a=$(grep -o "\"$field\": \"[0-9a-f]*\"" "$tmp/calib/first.json") b=$(grep -o "\"$field\": \"[0-9a-f]*\"" "$tmp/calib/ids.json")
   [ -n "$a" ] && [ "$a" = "$b" ] || fail "--calib-ids and --calib-windows first differ in $field: $a vs $b"
 done
-echo "ok: the manifest ran under xargs -P 2, the leaderboard merged it, a rerun resumed (redid 1 of 5 rows, same numbers); --calib-ids equals --calib-windows first"
+echo "ok: the manifest ran under tools/sweep.sbatch and xargs -P 2, the leaderboard merged it, a rerun resumed (redid 1 of 5 rows, same numbers); --calib-ids equals --calib-windows first"

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -93,9 +94,9 @@ inline std::vector<Combination> combinations(const std::vector<nlohmann::ordered
     const std::string name = s["combination"].get<std::string>();
     auto it = std::find_if(out.begin(), out.end(), [&](const Combination& c) { return c.name == name; });
     if (it == out.end()) {
-      const double p = s["ppl"].get<double>();
+      constexpr double kInf = std::numeric_limits<double>::infinity();
       out.push_back({name, s["bits_per_weight"].get<double>(), s["weight_mb"].is_number() ? s["weight_mb"].get<double>() : 0,
-                     0, p, p, 0, true, 0});
+                     0, kInf, -kInf, 0, true, 0});
       it = out.end() - 1;
     }
     const double p = s["ppl"].get<double>();
