@@ -439,7 +439,7 @@ struct ScatterPoint {
 };
 
 /// Scatter chart on linear axes zoomed to the points (the axes' ranges are printed at their ends): every point a
-/// circle with a hover title, the front's points filled and joined by a line in x order.
+/// circle with a hover title, the front's points filled, named and joined by a line in x order.
 inline std::string svg_scatter(const std::string& title, const std::string& x_name, const std::string& y_name,
                                std::vector<ScatterPoint> points) {
   const double w = 620, h = 300, left = 70, top = 34, right = 160, bottom = 44;
@@ -467,11 +467,13 @@ inline std::string svg_scatter(const std::string& title, const std::string& x_na
   for (const auto& p : points)
     if (p.front) line += fmt::format("{:.1f},{:.1f} ", px(p.x), py(p.y));
   if (!line.empty()) s += fmt::format(R"(<polyline points="{}" fill="none" stroke="#c0504d" stroke-width="2"/>)", line);
-  for (const auto& p : points)
-    s += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="5" fill="{}" stroke="#2a4d7a"><title>{}</title></circle>)"
-                     R"(<text x="{:.1f}" y="{:.1f}" font-size="11">{}</text>)",
-                     px(p.x), py(p.y), p.front ? "#c0504d" : "#ffffff", html_escape(p.tooltip), px(p.x) + 7,
-                     py(p.y) - 6, html_escape(p.label));
+  for (const auto& p : points) {  // named when on the front (dominated points crowd each other: hover names them)
+    s += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="5" fill="{}" stroke="#2a4d7a"><title>{}</title></circle>)",
+                     px(p.x), py(p.y), p.front ? "#c0504d" : "#ffffff", html_escape(p.tooltip));
+    if (p.front)
+      s += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="11">{}</text>)", px(p.x) + 7, py(p.y) - 6,
+                       html_escape(p.label));
+  }
   return s + "</svg>";
 }
 
