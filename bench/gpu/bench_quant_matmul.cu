@@ -31,29 +31,6 @@ const char* kShapeNames[] = {"qkv 4608x3584", "o 3584x3584", "gate+up 37888x3584
 constexpr int kBatch[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 using T = __nv_bfloat16;  // the leaderboard's activations
 
-/// Median time of `f` over `reps` launches, each after `flush` (untimed).
-float median_us(int reps, const std::function<void()>& f, const std::function<void()>& flush = [] {}) {
-  cudaEvent_t a, b;
-  CUDA_OK(cudaEventCreate(&a));
-  CUDA_OK(cudaEventCreate(&b));
-  f();
-  std::vector<float> t;
-  for (int r = 0; r < reps; ++r) {
-    flush();
-    CUDA_OK(cudaEventRecord(a));
-    f();
-    CUDA_OK(cudaEventRecord(b));
-    CUDA_OK(cudaEventSynchronize(b));
-    float ms = 0;
-    CUDA_OK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1000);
-  }
-  std::sort(t.begin(), t.end());
-  CUDA_OK(cudaEventDestroy(a));
-  CUDA_OK(cudaEventDestroy(b));
-  return t[t.size() / 2];
-}
-
 /// Device copy bandwidth (read + write bytes per second), GB/s: the ceiling a weight-streaming kernel can reach.
 double copy_gbps(int reps) {
   const std::size_t bytes = std::size_t{1} << 30;

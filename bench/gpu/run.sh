@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, sized for about 8 minutes on one H200: configure for sm_90, build the CUDA tests and benchmarks, run
 # the CUDA tests (kernels, forward pass, GPTQ vs the CPU), the quantized-product sweep on Qwen2.5-7B shapes (every
-# configuration validated against the CPU reference, against cuBLAS bf16, L2 flushed), then GPTQ of a synthetic Qwen2.5-7B.
+# configuration validated against the CPU reference, against cuBLAS bf16, L2 flushed), the two attention kernels at
+# 2048 and 16,384 tokens, then GPTQ of a synthetic Qwen2.5-7B.
 # Prints a short summary; record what was measured in docs/gpu-results.md (date, command, GPU).
 #   bench/gpu/run.sh [reps=30] [nsamples=128] [seqlen=2048]
 set -uo pipefail
@@ -11,7 +12,7 @@ out=build-gpu/results; mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null || exit 1
 cmake --build build-gpu -j"$(nproc)" --target test_quant_matmul test_block_kernels test_qwen2_gpu test_gptq_gpu bench_quant_matmul \
-      bench_qwen2_7b 2>&1 | tail -n 3 || exit 1
+      bench_qwen2_7b bench_attention ptq_cli ptq_row_rtn 2>&1 | tail -n 3 || exit 1
 status=0
 ctest --test-dir build-gpu -L cuda --output-on-failure --timeout 240 | tee "$out/ctest.txt" || status=1
 build-gpu/bench/bench_quant_matmul "$reps" w4g128s > "$out/sweep_w4.csv" || status=1
@@ -24,6 +25,8 @@ for f in "$out"/sweep_*.csv; do
            END { for (k in best) printf "%-30s %-20s %5.2fx  %3.0f%% bw\n", k, cfg[k], best[k], pct[k] }' "$f" | sort -V
 done
 grep -h INVALID "$out"/sweep_*.csv && status=1
+echo "== attention (per-query vs tiled kernel):"
+timeout 120 build-gpu/bench/bench_attention 10 | tee "$out/attention.csv" || status=1
 timeout 420 build-gpu/bench/bench_qwen2_7b "$nsamples" "$seqlen" | tee "$out/qwen2_7b.txt" || status=1
 echo "bench/gpu/run.sh: $([ $status = 0 ] && echo all passed || echo FAILURES) (outputs in $out)"
 exit $status

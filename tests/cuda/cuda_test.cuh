@@ -1,5 +1,5 @@
-// Helpers of the CUDA tests and GPU benchmarks: error checks, dtype conversion, the skip rule, and
-// the comparison every kernel test uses.
+// Helpers of the CUDA tests and GPU benchmarks: error checks, dtype conversion, the skip rule, the comparison every
+// kernel test uses, and the benchmarks' timer.
 #pragma once
 
 #include "ptq/kernels/cuda/common.cuh"
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,29 @@ inline bool compare(const std::string& what, const std::vector<float>& got, cons
   if (first < got.size()) std::printf("; first [%zu] = %g, want %g", first, got[first], want[first]);
   std::printf("\n");
   return pass;
+}
+
+/// Median time of `f` over `reps` launches (one untimed warm-up), each after `flush` (untimed), in microseconds.
+inline float median_us(int reps, const std::function<void()>& f, const std::function<void()>& flush = [] {}) {
+  cudaEvent_t a, b;
+  CUDA_OK(cudaEventCreate(&a));
+  CUDA_OK(cudaEventCreate(&b));
+  f();
+  std::vector<float> t;
+  for (int r = 0; r < reps; ++r) {
+    flush();
+    CUDA_OK(cudaEventRecord(a));
+    f();
+    CUDA_OK(cudaEventRecord(b));
+    CUDA_OK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1000);
+  }
+  std::sort(t.begin(), t.end());
+  CUDA_OK(cudaEventDestroy(a));
+  CUDA_OK(cudaEventDestroy(b));
+  return t[t.size() / 2];
 }
 
 }  // namespace ptq::cuda_test
