@@ -74,6 +74,7 @@ struct Combination {
   double bits = 0, mb = 0, ppl = 0, ppl_lo = 0, ppl_hi = 0, acc = 0;
   bool has_acc = true;
   int seeds = 0;
+  bool front_bits = false, front_bytes = false, front_acc = false;  // on the Pareto fronts (add_pareto says which)
 };
 
 /// Whether `b` dominates `a`: no worse in both coordinates (x lower is better; y lower is better unless
@@ -86,7 +87,7 @@ inline bool dominates(double bx, double by, double ax, double ay, bool y_higher_
   return bx <= ax && by <= ay && (bx < ax || by < ay);
 }
 
-/// The combinations of the ok rows that have bits per weight, in first-seen order.
+/// The combinations of the ok rows that have bits per weight, in first-seen order, with their front flags.
 inline std::vector<Combination> combinations(const std::vector<nlohmann::ordered_json>& rows) {
   std::vector<Combination> out;
   for (const auto& s : rows) {
@@ -111,6 +112,15 @@ inline std::vector<Combination> combinations(const std::vector<nlohmann::ordered
     c.ppl /= c.seeds;
     c.acc /= c.seeds;
   }
+  for (Combination& a : out) {
+    a.front_bits = a.front_bytes = true;
+    a.front_acc = a.has_acc;
+    for (const Combination& b : out) {
+      a.front_bits = a.front_bits && !dominates(b.bits, b.ppl, a.bits, a.ppl, false);
+      a.front_bytes = a.front_bytes && !dominates(b.mb, b.ppl, a.mb, a.ppl, false);
+      if (a.has_acc && b.has_acc) a.front_acc = a.front_acc && !dominates(b.bits, b.acc, a.bits, a.acc, true);
+    }
+  }
   return out;
 }
 
@@ -128,19 +138,13 @@ inline void add_pareto(std::vector<nlohmann::ordered_json>& rows) {
     });
     if (it == cs.end()) continue;
     const Combination& a = *it;
-    bool bits = true, bytes = true, acc = a.has_acc;
-    for (const Combination& b : cs) {
-      bits = bits && !dominates(b.bits, b.ppl, a.bits, a.ppl, false);
-      bytes = bytes && !dominates(b.mb, b.ppl, a.mb, a.ppl, false);
-      if (a.has_acc && b.has_acc) acc = acc && !dominates(b.bits, b.acc, a.bits, a.acc, true);
-    }
     s["ppl_mean"] = a.ppl;
     s["ppl_spread"] = a.ppl_hi - a.ppl_lo;
     s["acc_mean"] = a.has_acc ? nlohmann::ordered_json(a.acc) : nlohmann::ordered_json();
     s["seeds"] = a.seeds;
-    s["front_bits"] = bits;
-    s["front_bytes"] = bytes;
-    s["front_acc"] = a.has_acc ? nlohmann::ordered_json(acc) : nlohmann::ordered_json();
+    s["front_bits"] = a.front_bits;
+    s["front_bytes"] = a.front_bytes;
+    s["front_acc"] = a.has_acc ? nlohmann::ordered_json(a.front_acc) : nlohmann::ordered_json();
   }
 }
 
@@ -297,23 +301,15 @@ inline Sections build_sections(const std::vector<nlohmann::ordered_json>& record
   out.tables.push_back({t.overview, std::move(overview)});
 
   Table front{{t.combination, t.bits, t.weights, t.ppl_seeds, t.acc_tasks, t.front_bits, t.front_bytes, t.front_acc}, {}};
-  std::vector<const nlohmann::ordered_json*> firsts;  // a row per combination, by bits per weight
-  for (const auto& s : rows)
-    if (s["seeds"].is_number() &&
-        std::none_of(firsts.begin(), firsts.end(), [&](const auto* f) { return (*f)["combination"] == s["combination"]; }))
-      firsts.push_back(&s);
-  std::stable_sort(firsts.begin(), firsts.end(), [](const auto* a, const auto* b) {
-    return (*a)["bits_per_weight"].template get<double>() < (*b)["bits_per_weight"].template get<double>();
-  });
-  auto flag = [&](const nlohmann::ordered_json& v) { return v.is_boolean() ? (v.get<bool>() ? t.yes : t.no) : "—"; };
-  for (const auto* f : firsts) {
-    const auto& s = *f;
-    const int seeds = s["seeds"].get<int>();
-    front.second.push_back({s["combination"].get<std::string>(), fixed(s["bits_per_weight"], 3), fixed(s["weight_mb"], 2),
-                            seeds > 1 ? fmt::format("{} ± {} ({})", fixed(s["ppl_mean"], 2), fixed(s["ppl_spread"], 2), seeds)
-                                      : fixed(s["ppl_mean"], 2),
-                            fixed(s["acc_mean"], 4), flag(s["front_bits"]), flag(s["front_bytes"]), flag(s["front_acc"])});
-  }
+  std::vector<Combination> combos = combinations(rows);
+  std::stable_sort(combos.begin(), combos.end(), [](const auto& a, const auto& b) { return a.bits < b.bits; });
+  auto flag = [&](bool on) { return on ? t.yes : t.no; };
+  for (const Combination& c : combos)
+    front.second.push_back({c.name, fmt::format("{:.3f}", c.bits), fmt::format("{:.2f}", c.mb),
+                            c.seeds > 1 ? fmt::format("{:.2f} ± {:.2f} ({})", c.ppl, c.ppl_hi - c.ppl_lo, c.seeds)
+                                        : fmt::format("{:.2f}", c.ppl),
+                            c.has_acc ? fmt::format("{:.4f}", c.acc) : "—", flag(c.front_bits), flag(c.front_bytes),
+                            c.has_acc ? flag(c.front_acc) : "—"});
   if (!front.second.empty()) out.tables.push_back({t.pareto, std::move(front)});
 
   Table tasks{{t.method}, {}};
@@ -580,22 +576,14 @@ inline std::string render_html(const std::vector<nlohmann::ordered_json>& record
   const auto combos = detail::combinations(rows);
   if (combos.size() > 1) {
     std::vector<detail::ScatterPoint> by_bits, by_bytes, acc_bits;
-    for (const auto& s : rows) {
-      if (!s["seeds"].is_number() || std::any_of(by_bits.begin(), by_bits.end(), [&](const auto& p) {
-            return p.label == s["combination"].get<std::string>();
-          }))
-        continue;
-      const std::string name = s["combination"];
-      const std::string tip = fmt::format("{}: {:.3f} bits/weight, {:.2f} MB, PPL {:.3f}{}{}", name,
-                                          s["bits_per_weight"].get<double>(), s["weight_mb"].is_number() ? s["weight_mb"].get<double>() : 0.0,
-                                          s["ppl_mean"].get<double>(),
-                                          s["seeds"].get<int>() > 1 ? fmt::format(" ± {:.3f} over {} seeds", s["ppl_spread"].get<double>(), s["seeds"].get<int>()) : "",
-                                          s["acc_mean"].is_number() ? fmt::format(", mean acc {:.4f}", s["acc_mean"].get<double>()) : "");
-      by_bits.push_back({s["bits_per_weight"].get<double>(), s["ppl_mean"].get<double>(), name, tip, s["front_bits"].get<bool>()});
-      if (s["weight_mb"].is_number())
-        by_bytes.push_back({s["weight_mb"].get<double>(), s["ppl_mean"].get<double>(), name, tip, s["front_bytes"].get<bool>()});
-      if (s["acc_mean"].is_number())
-        acc_bits.push_back({s["bits_per_weight"].get<double>(), s["acc_mean"].get<double>(), name, tip, s["front_acc"].get<bool>()});
+    for (const detail::Combination& c : combos) {
+      const std::string tip =
+          fmt::format("{}: {:.3f} bits/weight, {:.2f} MB, PPL {:.3f}{}{}", c.name, c.bits, c.mb, c.ppl,
+                      c.seeds > 1 ? fmt::format(" ± {:.3f} over {} seeds", c.ppl_hi - c.ppl_lo, c.seeds) : "",
+                      c.has_acc ? fmt::format(", mean acc {:.4f}", c.acc) : "");
+      by_bits.push_back({c.bits, c.ppl, c.name, tip, c.front_bits});
+      if (c.mb > 0) by_bytes.push_back({c.mb, c.ppl, c.name, tip, c.front_bytes});
+      if (c.has_acc) acc_bits.push_back({c.bits, c.acc, c.name, tip, c.front_acc});
     }
     h += "<div>" + detail::svg_scatter(t.chart_front_bits, t.bits, t.ppl, by_bits);
     if (by_bytes.size() > 1) h += detail::svg_scatter(t.chart_front_bytes, t.weights, t.ppl, by_bytes);

@@ -212,10 +212,10 @@ inline nlohmann::ordered_json evaluate_checkpoint(const fs::path& dir, const Row
         if (name == "mmlu") jt["num_fewshot"] = o.mmlu_fewshot;
         return jt;
       });
-    j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()},
-                   {"weight_bytes", model_weight_bytes(model)}};
+    const std::size_t weight_bytes = model_weight_bytes(model);
+    j["memory"] = {{"model_rss_bytes", model_rss}, {"peak_rss_bytes", peak_rss_bytes()}, {"weight_bytes", weight_bytes}};
     j["bits_per_weight"] = linear_bits_per_weight(model);
-    j["model_bytes"] = model_weight_bytes(model);
+    j["model_bytes"] = weight_bytes;
     if constexpr (std::is_same_v<std::decay_t<decltype(m)>, GpuModel>) {
       const DeviceMemory dm = m.memory();  // the VRAM columns: what the model holds on the GPU and the most in use
       j["memory"]["device"] = {{"name", dm.device}, {"model_bytes", dm.model_bytes}, {"peak_bytes", dm.peak_bytes},

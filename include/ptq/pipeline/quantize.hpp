@@ -222,12 +222,13 @@ inline std::string run_fingerprint(const Qwen2Model& model, const QuantizeOption
 }
 
 /// The host's side of a run: finished layers saved to (and resumed from) the checkpoints, installed into the host
-/// model (for the CPU backend, which quantizes that model in place, the same values again), reported, counted.
+/// model when another device quantized them (`install`; the CPU backend quantizes the host model in place, and
+/// restores a resumed layer there itself), reported, counted.
 class HostLedger final : public LayerLedger {
  public:
   HostLedger(Qwen2Model& model, const QuantizeOptions& opt, const std::vector<std::vector<std::int32_t>>& calibration,
-             QuantizeReport& report)
-      : model_(model), spec_(opt.spec), report_(report),
+             QuantizeReport& report, bool install)
+      : model_(model), spec_(opt.spec), report_(report), install_(install),
         progress_(fmt::format("quantize ({})", method_name(opt.method)),
                   static_cast<double>(model.weights().layers.size()), "layers", opt.progress) {
     if (!opt.resume_dir.empty()) checkpoints_.emplace(opt.resume_dir, run_fingerprint(model, opt, calibration));
@@ -240,7 +241,7 @@ class HostLedger final : public LayerLedger {
     if (checkpoints_ && !resumed) checkpoints_->save(li, s);
     const std::string prefix = fmt::format("model.layers.{}.", li);
     Qwen2Layer& layer = model_.weights().layers.at(li);
-    CpuLayers::install(layer, s, prefix);
+    if (install_) CpuLayers::install(layer, s, prefix);
     const auto lins = CpuLayers::linears(layer);
     for (std::size_t i = 0; i < lins.size(); ++i) {
       report_.bytes_before += lins[i]->weight.nbytes();
@@ -255,6 +256,7 @@ class HostLedger final : public LayerLedger {
   Qwen2Model& model_;
   QuantSpec spec_;
   QuantizeReport& report_;
+  bool install_;
   Progress progress_;
   std::optional<LayerCheckpoints> checkpoints_;
 };
@@ -271,7 +273,7 @@ inline QuantizeReport quantize_model(Qwen2Model& model, const QuantizeOptions& o
   const LayerwiseRequest request{opt.method, opt.spec, opt.gptq, opt.awq, opt.feeds_quantized()};
   const auto t0 = std::chrono::steady_clock::now();
   QuantizeReport report;
-  detail::HostLedger ledger(model, opt, calibration, report);
+  detail::HostLedger ledger(model, opt, calibration, report, opt.device == Device::kCuda);
   if (opt.device == Device::kCuda) {
     const DeviceRun run = cuda_quantize_layers(image_of(model), request, calibration, ledger);
     report.device = run.device;
