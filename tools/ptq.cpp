@@ -229,7 +229,9 @@ struct QuantizeArgs {
   std::string model, method = "gptq", calib = "../shared/data/wikitext-2-raw-v1/validation.jsonl", out, feed;
   std::string format = "native", device = "cpu";
   int bits = 4, group = 128;
-  bool asym = false, act_order = false, static_groups = false, no_clip = false, json = false;
+  bool asym = false, act_order = false, static_groups = false, no_clip = false, json = false, mixed = false;
+  double budget_bits = 0;
+  std::vector<std::string> candidates;
   ptq::CalibrationParams calibration{.nsamples = 128, .seqlen = 0, .seed = 0};  // seqlen 0: the method's default
   float damp = 0.01f;
   int block_size = 128;
@@ -255,10 +257,13 @@ int run_quantize(const QuantizeArgs& a) {
   opt.resume_dir = a.out + ".partial";
   opt.progress = !a.json;
   opt.device = device;
+  ptq::check(a.mixed || (a.candidates.empty() && a.budget_bits == 0), "", "--candidates",
+             "--candidates and --budget-bits go with --mixed");
+  if (a.mixed) opt.mixed = ptq::MixedParams{a.budget_bits, ptq::parse_candidates(a.candidates)};
   ptq::CalibrationParams cp = a.calibration;
   if (cp.seqlen == 0) cp.seqlen = ptq::default_calibration(opt.method).seqlen;
   std::vector<std::vector<std::int32_t>> calib;
-  if (opt.method != ptq::Method::kRtn) {
+  if (opt.method != ptq::Method::kRtn || opt.mixed) {
     const auto tok = ptq::Tokenizer::load(model.dir());
     calib = ptq::calibration_windows(tok.encode(read_corpus(a.calib)), cp);
   }
@@ -272,23 +277,27 @@ int run_quantize(const QuantizeArgs& a) {
     info["static_groups"] = a.static_groups;
   }
   if (opt.method == ptq::Method::kAwq) info["awq"] = fmt::format("{}", opt.awq);
-  if (opt.method != ptq::Method::kRtn) {
-    info["feed_quantized"] = opt.feeds_quantized();
+  if (opt.method != ptq::Method::kRtn) info["feed_quantized"] = opt.feeds_quantized();
+  if (!calib.empty())
     info["calibration"] = {{"file", a.calib}, {"nsamples", cp.nsamples}, {"seqlen", cp.seqlen}, {"seed", cp.seed}};
-  }
-  ptq::save_quantized(model, opt.spec, a.out, info, format);
+  if (opt.mixed) info["mixed"] = {{"budget_bits", a.budget_bits}, {"candidates", a.candidates}};
+  ptq::save_quantized(model, a.out, info, format);
   fs::remove_all(opt.resume_dir);
-  nlohmann::ordered_json j{{"method", a.method}, {"scheme", ptq::config_name(opt.spec)}, {"model", a.model},
+  const std::string scheme = opt.mixed ? ptq::mixed_name(*opt.mixed) : ptq::config_name(opt.spec);
+  nlohmann::ordered_json j{{"method", a.method}, {"scheme", scheme}, {"model", a.model},
                            {"out", a.out}, {"quant_seconds", rep.seconds}, {"resumed_layers", rep.resumed_layers},
                            {"linear_bytes_before", rep.bytes_before}, {"linear_bytes_after", rep.bytes_after},
+                           {"bits_per_weight", ptq::linear_bits_per_weight(model)},
                            {"peak_rss_bytes", peak_rss_bytes()}, {"device", rep.device},
                            {"peak_device_bytes", rep.peak_device_bytes}};
+  if (rep.mixed) j["mixed"] = ptq::mixed_json(*rep.mixed);
   if (a.json) {
     fmt::print("{}\n", j.dump());
   } else {
-    fmt::print("{} {}: {} linear layers in {:.1f} s; their weights {:.2f} MB -> {:.2f} MB; peak RSS {:.0f} MB; wrote {}\n",
-               a.method, ptq::config_name(opt.spec), rep.layers.size(), rep.seconds, rep.bytes_before / 1e6,
-               rep.bytes_after / 1e6, peak_rss_bytes() / 1e6, a.out);
+    fmt::print("{} {}: {} linear layers in {:.1f} s; their weights {:.2f} MB -> {:.2f} MB ({:.3f} bits per weight); "
+               "peak RSS {:.0f} MB; wrote {}\n", a.method, scheme, rep.layers.size(), rep.seconds,
+               rep.bytes_before / 1e6, rep.bytes_after / 1e6, ptq::linear_bits_per_weight(model),
+               peak_rss_bytes() / 1e6, a.out);
   }
   return 0;
 }
@@ -300,7 +309,7 @@ int run_export(const std::string& model_path, const std::string& format_name, co
   const auto q = ptq::load_quantization(model.dir());
   ptq::check(q.has_value(), model.dir().string(), "quantization_config", "not a quantized checkpoint");
   const auto source = nlohmann::ordered_json::parse(ptq::read_text_file(model.dir() / "config.json"))["quantization_config"];
-  ptq::save_quantized(model, q->spec, out, {{"exported_from", ptq::format_name(q->format)}, {"source", source}}, format);
+  ptq::save_quantized(model, out, {{"exported_from", ptq::format_name(q->format)}, {"source", source}}, format);
   fmt::print("wrote {} ({} format, {})\n", out, ptq::format_name(format), ptq::config_name(q->spec));
   return 0;
 }
@@ -310,6 +319,8 @@ struct RowArgs {
   ptq::RowOptions o;
   std::string method, scheme, key, combination;
   bool act_order = false;
+  double budget_bits = 0;               // mixed precision, with candidates (instead of --scheme)
+  std::vector<std::string> candidates;
 };
 
 int run_generic_row(int argc, char** argv, const RowArgs& a) {
@@ -319,11 +330,18 @@ int run_generic_row(int argc, char** argv, const RowArgs& a) {
   } else {
     const ptq::Method method = ptq::parse_method(a.method);
     ptq::QuantSpec spec;
-    ptq::check(ptq::instantiated_spec(a.scheme, spec), "", "--scheme", "\"{}\" is not an instantiated scheme (instantiated: {})",
-               a.scheme, ptq::instantiated_scheme_names());
-    row = {a.key.empty() ? fmt::format("{}_{}", a.method, a.scheme) : a.key, "", method, spec, {}, {}, {}, {}};
+    std::optional<ptq::MixedParams> mixed;
+    if (!a.candidates.empty()) {
+      ptq::check(a.scheme.empty(), "", "--scheme", "a mixed row takes --budget-bits and --candidates, not a scheme");
+      mixed = ptq::MixedParams{a.budget_bits, ptq::parse_candidates(a.candidates)};
+    } else {
+      ptq::check(ptq::instantiated_spec(a.scheme, spec), "", "--scheme",
+                 "\"{}\" is not an instantiated scheme (instantiated: {})", a.scheme, ptq::instantiated_scheme_names());
+    }
+    const std::string scheme = mixed ? ptq::mixed_name(*mixed) : a.scheme;
+    row = {a.key.empty() ? fmt::format("{}_{}", a.method, scheme) : a.key, "", method, spec, {}, {}, {}, {}, mixed};
     row.gptq.act_order = a.act_order;
-    row.label = fmt::format("{} ({}{})", a.method, a.scheme, a.act_order ? ", act-order" : "");
+    row.label = fmt::format("{} ({}{})", a.method, scheme, a.act_order ? ", act-order" : "");
   }
   row.combination = a.combination;
   return ptq::run_row(argc, argv, row, a.o);
@@ -449,6 +467,10 @@ int main(int argc, char** argv) {
   quantize->add_option("--out", qa.out, "Output folder (must not exist)")->required();
   quantize->add_option("--format", qa.format, "Output layout: native | gptq (v1) | awq (GEMM)")->capture_default_str();
   quantize->add_option("--device", qa.device, "Where the layers are quantized: cpu | cuda (the model in bf16)")->capture_default_str();
+  quantize->add_flag("--mixed", qa.mixed, "Mixed precision: a scheme per linear from --candidates under --budget-bits");
+  quantize->add_option("--budget-bits", qa.budget_bits, "Mixed: most stored bits per weight over the quantized linears");
+  quantize->add_option("--candidates", qa.candidates, "Mixed: comma-separated instantiated schemes, e.g. w3g128a,w4g128s,w8g128s")
+      ->delimiter(',');
   quantize->add_flag("--json", qa.json, "Print one JSON object");
 
   std::string lb_results = "results", lb_format = "md", lb_lang = "en", lb_out;
@@ -469,6 +491,9 @@ int main(int argc, char** argv) {
   row->add_option("--method", ra.method, "fp16 | rtn | gptq | awq")->required();
   row->add_option("--scheme", ra.scheme, "An instantiated scheme's name, e.g. w4g128s, w3g128a (not for fp16)");
   row->add_flag("--act-order", ra.act_order, "GPTQ: quantize columns in order of decreasing Hessian diagonal");
+  row->add_option("--budget-bits", ra.budget_bits, "Mixed precision: most stored bits per weight (with --candidates)");
+  row->add_option("--candidates", ra.candidates, "Mixed precision: comma-separated instantiated schemes (no --scheme)")
+      ->delimiter(',');
   row->add_option("--key", ra.key, "The record's name (default: <method>_<scheme>)");
   row->add_option("--combination", ra.combination, "The sweep combination rows of several seeds share");
 

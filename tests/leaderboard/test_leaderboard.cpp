@@ -34,7 +34,7 @@ void check_golden(const std::string& text, const fs::path& golden) {
 
 TEST_CASE("the leaderboard renders frozen records exactly as the golden files", "[leaderboard][golden]") {
   const auto records = ptq::load_records(data_dir() / "leaderboard/records");
-  REQUIRE(records.size() == 5);
+  REQUIRE(records.size() == 6);
   const fs::path g = data_dir() / "leaderboard/expected";
   check_golden(ptq::render_leaderboard(records, "md"), g / "leaderboard.md");
   check_golden(ptq::render_leaderboard(records, "md", "zh"), g / "leaderboard.zh.md");
@@ -205,7 +205,7 @@ TEST_CASE("the example rows' records have every field, in range, and repeat bitw
   REQUIRE(env != nullptr);
   const fs::path dir = env;
   const auto records = ptq::load_records(dir / "a");
-  REQUIRE(records.size() == 5);
+  REQUIRE(records.size() == 6);
   double fp16_model = 0, fp16_weights = 0;
   for (const auto& r : records)
     if (r["row"] == "fp16") {
@@ -243,6 +243,15 @@ TEST_CASE("the example rows' records have every field, in range, and repeat bitw
       // Measured: the resident memory the model load added. (The process's peak RSS is recorded too; on
       // qwen2-micro, whose linears are 3 MB of a 130 MB process, allocator timing moves it by more than that.)
       CHECK(r["memory"]["model_rss_bytes"].get<double>() < fp16_model);
+    }
+    if (r["row"] == "gptq_mix3.6") {  // the mixed row: under its budget, a mix, each linear's scheme recorded
+      CHECK(r["scheme"] == "mix3.6[w3g128a+w4g128s+w8g128s]");
+      CHECK(r["bits_per_weight"].get<double>() <= 3.6);
+      const auto& m = r["quantization"]["mixed"];
+      CHECK(m["predicted_bits_per_weight"] == r["bits_per_weight"]);
+      CHECK(m["linears"].size() == 42);
+      CHECK(m["linears_per_scheme"].size() >= 2);
+      CHECK(m["sensitivity_seconds"].get<double>() > 0);
     }
   }
   // results_sha256 covers the same build and BLAS kernel at any thread count (b: one thread), not another

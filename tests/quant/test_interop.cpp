@@ -101,11 +101,11 @@ TEST_CASE("quantize, export in every format, import: identical weights and perpl
       INFO(ptq::method_name(run.method) << " -> " << ptq::format_name(format));
       const fs::path out = tmp / std::string(ptq::format_name(format));
       if (format == ptq::CheckpointFormat::kAwq && run.act_order) {  // AWQ GEMM has no g_idx
-        PTQ_REQUIRE_ERROR(ptq::save_quantized(model, run.spec, out, {}, format), "act-order", "cannot be stored");
+        PTQ_REQUIRE_ERROR(ptq::save_quantized(model, out, {}, format), "act-order", "cannot be stored");
         CHECK_FALSE(fs::exists(out));  // a failed export leaves nothing behind
         continue;
       }
-      ptq::save_quantized(model, run.spec, out, {}, format);
+      ptq::save_quantized(model, out, {}, format);
       const auto loaded = ptq::Qwen2Model::load(out);
       for (std::size_t l = 0; l < model.weights().layers.size(); ++l) {
         auto& a = model.weights().layers[l];
@@ -129,7 +129,7 @@ TEST_CASE("quantize, export in every format, import: identical weights and perpl
 TEST_CASE("sharded export with an index reads back the same model", "[interop][shards]") {
   const auto model = ptq::Qwen2Model::load(data_dir() / "interop/gptq_w4g32s");
   ptq::test::TempDir tmp;
-  ptq::save_quantized(model, ptq::load_quantization(model.dir())->spec, tmp / "s", {}, ptq::CheckpointFormat::kAwq,
+  ptq::save_quantized(model, tmp / "s", {}, ptq::CheckpointFormat::kAwq,
                       100'000);
   const auto index = nlohmann::json::parse(ptq::read_text_file(tmp / "s/model.safetensors.index.json"));
   std::set<std::string> shards;

@@ -446,11 +446,11 @@ TEST_CASE("whole-model W4/W3 on the outlier model: GPTQ and AWQ beat RTN, all ab
       ppl[key] = ptq::perplexity_gptq(model, test_ids, 512, windows, quiet).ppl;
       if (bits == 4 && method != ptq::Method::kRtn) {  // save, reload: the same model (AWQ: rescaled norms too)
         ptq::test::TempDir tmp;
-        ptq::save_quantized(model, spec, tmp / "q", {{"method", std::string(ptq::method_name(method))}});
+        ptq::save_quantized(model, tmp / "q", {{"method", std::string(ptq::method_name(method))}});
         const auto loaded = ptq::Qwen2Model::load(tmp / "q");
         CHECK(ptq::perplexity_gptq(loaded, test_ids, 512, 2, quiet).ppl ==
               ptq::perplexity_gptq(model, test_ids, 512, 2, quiet).ppl);
-        PTQ_REQUIRE_ERROR(ptq::save_quantized(model, spec, tmp / "q", {}), "already exists");
+        PTQ_REQUIRE_ERROR(ptq::save_quantized(model, tmp / "q", {}), "already exists");
       }
     }
     std::string all;
@@ -555,7 +555,7 @@ std::vector<std::string> driver_calls(ptq::Method method, bool feed_quantized, s
   RecordingLayers b;
   b.v[0] = v_out;
   ResumeFirstLayer ledger;
-  ptq::quantize_layers(b, {method, {4, 128, ptq::Symmetry::kSymmetric}, {}, {}, feed_quantized}, {{1, 2, 3}, {4, 5, 6}},
+  ptq::quantize_layers(b, {method, {4, 128, ptq::Symmetry::kSymmetric}, {}, {}, feed_quantized, {}}, {{1, 2, 3}, {4, 5, 6}},
                        ledger);
   CHECK(ledger.log == std::vector<std::string>{"done 0 resumed 0", fmt::format("done 1 new {}", method == ptq::Method::kAwq ? 0 : 6)});
   return b.calls;

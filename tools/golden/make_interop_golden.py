@@ -16,9 +16,15 @@ them; pass the unpacked folders with --gptqmodel / --autoawq.
 2. `exports`: runs `ptq quantize` on ../shared/models/qwen2-micro (RTN w4g128 asym; GPTQ w4g128 sym with
    act-order), `ptq export --format gptq|awq`, and checks that the reference dequantizers read the exported
    tensors to exactly the weights of ptq's native checkpoint. Prints one line per export.
+3. `mixed`: `ptq quantize --mixed` (GPTQ, 3.6 bits per weight from w3g128a, w4g128s, w8g128s) on qwen2-micro, then
+   `ptq export --format gptq`; GPTQModel's own config parser (QuantizeConfig.from_quant_config, dynamic_get) reads
+   the exported "dynamic" quantization_config, each linear is dequantized by GPTQModel's TorchLinear built with the
+   scheme GPTQModel resolves for it and compared with ptq's native checkpoint (must be identical), and
+   tests/data/interop/mixed_dynamic.json records the config with GPTQModel's per-module answer (bits, group_size,
+   sym): tests/quant/test_mixed.cpp checks ptq's reader and writer against it.
 
 Usage: python tools/golden/make_interop_golden.py --gptqmodel DIR --autoawq DIR [--ptq build/tools/ptq]
-       [--shared ../shared] [--parts golden,exports]
+       [--shared ../shared] [--parts golden,exports,mixed]   (--autoawq is not needed for mixed alone)
 Needs (PyPI): torch, transformers, safetensors, numpy, and GPTQModel's pure-Python imports (pypcre, tokenicer,
 logbar, device-smi, threadpoolctl, defuser, pillow, torchao).
 """
@@ -223,22 +229,69 @@ def check_exports(ptq, shared):
                     sys.exit(1)
 
 
+def check_mixed(ptq, shared, out_dir):
+    from gptqmodel.quantization import QuantizeConfig
+    from gptqmodel.utils.model import convert_gptq_v1_to_v2_format_module
+    model = shared / "models/qwen2-micro"
+    calib = shared / "data/wikitext-2-raw-v1/validation.jsonl"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        native, exported = tmp / "mixed", tmp / "mixed-gptq"
+        subprocess.run([ptq, "quantize", "--model", str(model), "--method", "gptq", "--mixed", "--budget-bits", "3.6",
+                        "--candidates", "w3g128a,w4g128s,w8g128s", "--nsamples", "16", "--seqlen", "256", "--calib",
+                        str(calib), "--out", str(native), "--json"], check=True, capture_output=True)
+        subprocess.run([ptq, "export", "--model", str(native), "--format", "gptq", "--out", str(exported)], check=True,
+                       capture_output=True)
+        qc = json.loads((exported / "config.json").read_text())["quantization_config"]
+        cfg = QuantizeConfig.from_quant_config(qc)
+        nt, et = load_file(str(native / "model.safetensors")), load_file(str(exported / "model.safetensors"))
+        modules, worst = {}, 0.0
+        for layer in range(6):
+            for lin in LINEARS:
+                prefix = f"model.layers.{layer}.{lin}"
+                bits = cfg.dynamic_get(layer_name=prefix, key="bits", default=cfg.bits)
+                group = cfg.dynamic_get(layer_name=prefix, key="group_size", default=cfg.group_size)
+                sym = cfg.dynamic_get(layer_name=prefix, key="sym", default=cfg.sym)
+                modules[prefix] = {"bits": int(bits), "group_size": int(group), "sym": bool(sym)}
+                ours = native_dequant(nt, prefix, int(bits), int(group))
+                m = gptq_module(None, int(bits), int(group), bool(sym), False, ours.shape[1], ours.shape[0])
+                for key in ("qweight", "qzeros", "scales", "g_idx"):
+                    setattr(m, key, et[f"{prefix}.{key}"].clone())
+                convert_gptq_v1_to_v2_format_module(m, int(bits), torch.int32)
+                m.post_init()
+                m.scales = m.scales.float()
+                worst = max(worst, (ours - m.dequantize_weight().T.float()).abs().max().item())
+        schemes = sorted({(v["bits"], v["group_size"], v["sym"]) for v in modules.values()})
+        print(f"mixed -> gptq: GPTQModel resolves {len(qc.get('dynamic', {}))} dynamic entries over base "
+              f"w{cfg.bits}g{cfg.group_size}; schemes {schemes}; its dequantization vs ptq native, 42 linears: "
+              f"max |diff| = {worst} ({'identical' if worst == 0 else 'DIFFERENT'})")
+        if worst != 0 or len(schemes) < 2:
+            sys.exit(1)
+        golden = {"meta": META, "quantization_config": qc, "modules": modules}
+        (out_dir / "mixed_dynamic.json").write_text(json.dumps(golden, indent=1) + "\n")
+        print(f"wrote {out_dir / 'mixed_dynamic.json'}")
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parents[2]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gptqmodel", type=pathlib.Path, required=True, help="unpacked gptqmodel-7.7.0 sdist")
-    ap.add_argument("--autoawq", type=pathlib.Path, required=True, help="unpacked autoawq-0.2.9 sdist")
+    ap.add_argument("--autoawq", type=pathlib.Path, help="unpacked autoawq-0.2.9 sdist (golden, exports)")
     ap.add_argument("--ptq", default=str(root / "build/tools/ptq"))
     ap.add_argument("--shared", type=pathlib.Path, default=root / "../shared")
     ap.add_argument("--out", type=pathlib.Path, default=root / "tests/data/interop")
-    ap.add_argument("--parts", default="golden,exports")
+    ap.add_argument("--parts", default="golden,exports,mixed")
     a = ap.parse_args()
-    sys.path[:0] = [str(a.gptqmodel.resolve()), str(a.autoawq.resolve())]
     parts = a.parts.split(",")
+    if a.autoawq is None and ("golden" in parts or "exports" in parts):
+        ap.error("--autoawq is needed for the golden and exports parts")
+    sys.path[:0] = [str(a.gptqmodel.resolve())] + ([str(a.autoawq.resolve())] if a.autoawq else [])
     if "golden" in parts:
         make_golden(a.out)
     if "exports" in parts:
         check_exports(a.ptq, a.shared.resolve())
+    if "mixed" in parts:
+        check_mixed(a.ptq, a.shared.resolve(), a.out)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,11 @@
 #include "ptq/core/status.hpp"
 #include "ptq/core/tensor.hpp"
 #include "ptq/quant/packed.hpp"
+#include "ptq/tokenizer/regex.hpp"
 
 #include <array>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,11 +38,37 @@ inline CheckpointFormat parse_format(std::string_view name) {
   return enum_from_name<CheckpointFormat>(kFormatNames, name, "format");
 }
 
+/// One entry of GPTQModel's per-module "dynamic" quantization_config (mixed precision): `pattern` is a regular
+/// expression matched at the start of a module's name (Python's re.match; the first matching entry decides); a
+/// "+:" entry (the default) overrides the fields it names, a "-:" entry leaves the module unquantized.
+struct DynamicRule {
+  std::string key;                     // as the config names it, e.g. +:model\.layers\.0\.mlp\.down_proj$
+  std::shared_ptr<const Regex> regex;  // the pattern after its "+:" / "-:" prefix
+  bool skip = false;                   // "-:"
+  std::optional<int> bits, group_size; // group_size -1: per channel
+  std::optional<bool> sym;
+};
+
 /// What a quantized checkpoint's config.json declares.
 struct QuantizedCheckpoint {
-  QuantSpec spec;
+  QuantSpec spec;                     // every quantized module's, unless a dynamic entry says otherwise
   CheckpointFormat format = CheckpointFormat::kNative;
-  int zero_offset = 0;  // GPTQ v1 stores zero - 1
+  int zero_offset = 0;                // GPTQ v1 stores zero - 1
+  std::vector<DynamicRule> dynamic;   // per-module schemes, in order
+
+  /// The scheme of `module` ("model.layers.3.mlp.down_proj"), or nullopt when a "-:" entry leaves it unquantized.
+  [[nodiscard]] std::optional<QuantSpec> spec_for(const std::string& module) const {
+    for (const DynamicRule& r : dynamic) {
+      if (!r.regex->matches_at_start(module)) continue;
+      if (r.skip) return std::nullopt;
+      const int group = r.group_size.value_or(spec.group_size == kPerChannel ? -1 : spec.group_size);
+      return QuantSpec{r.bits.value_or(spec.bits), group == -1 ? kPerChannel : group,
+                       r.sym.value_or(spec.sym()) ? Symmetry::kSymmetric : Symmetry::kAsymmetric};
+    }
+    return spec;
+  }
+  /// This checkpoint's layout with one module's scheme (what binding that module's tensors needs).
+  [[nodiscard]] QuantizedCheckpoint with_spec(const QuantSpec& s) const { return {s, format, zero_offset, {}}; }
 };
 
 inline constexpr std::array<int, 8> kAwqOrder{0, 2, 4, 6, 1, 3, 5, 7};  // nibble slot -> column within 8

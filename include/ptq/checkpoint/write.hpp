@@ -30,13 +30,23 @@ struct QuantizedTensors {
 };
 
 /// Writes the checkpoint in `source_dir` (its tensors in `source`) with `q` applied to `out`, which must not exist
-/// yet, in `format`. `info` records how it was made (method, calibration, ...). Tensors go to one
-/// model.safetensors, or to shards of at most `max_shard_bytes` with a model.safetensors.index.json when larger.
+/// yet, in `format`. `info` records how it was made (method, calibration, ...). The packed linears' own schemes
+/// go to the config: one, or a mix (mixed precision) as GPTQModel's "dynamic" entries, which AWQ GEMM cannot hold.
+/// Tensors go to one model.safetensors, or to shards of at most `max_shard_bytes` with a
+/// model.safetensors.index.json when larger.
 inline void write_quantized(const fs::path& source_dir, const TensorStore& source, const QuantizedTensors& q,
-                            const QuantSpec& spec, const fs::path& out, const nlohmann::ordered_json& info,
+                            const fs::path& out, const nlohmann::ordered_json& info,
                             CheckpointFormat format = CheckpointFormat::kNative,
                             std::uint64_t max_shard_bytes = 5'000'000'000) {
   check(!fs::exists(out), out.string(), "", "already exists; choose a new output folder");
+  std::map<std::string, QuantSpec> specs;
+  for (const auto& [prefix, p] : q.packed) specs[prefix] = p->spec;
+  check(!specs.empty(), out.string(), "", "the model has no quantized linear to write");
+  if (format == CheckpointFormat::kAwq)
+    for (const auto& [prefix, s] : specs)
+      check(s == specs.begin()->second, out.string(), "awq",
+            "AWQ GEMM holds one scheme, and this model mixes {} ({}) with {} ({}); use --format gptq or native",
+            config_name(specs.begin()->second), specs.begin()->first, config_name(s), prefix);
   write_folder_atomic(out, [&](const fs::path& tmp) {
     const auto& packed = q.packed;
     bool act_order = false;
@@ -48,7 +58,7 @@ inline void write_quantized(const fs::path& source_dir, const TensorStore& sourc
     }
 
     auto config = nlohmann::ordered_json::parse(read_text_file(source_dir / "config.json"));
-    config["quantization_config"] = quantization_config(spec, format, act_order, info);
+    config["quantization_config"] = quantization_config(specs, format, act_order, info);
     write_file_atomic(tmp / "config.json", [&](std::ostream& o) { o << config.dump(2) << "\n"; });
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "generation_config.json"})
       if (fs::exists(source_dir / f)) {

@@ -46,12 +46,13 @@ struct RowSpec {
   AwqParams awq;
   std::optional<CalibrationParams> calibration;  // default: the method's (default_calibration)
   std::string combination;         // a sweep's (method, scheme, act-order) that rows of several seeds share; "": key
+  std::optional<MixedParams> mixed;  // mixed precision: a scheme per linear under a bit budget (`spec` unused)
 };
 
 /// A quantized row: a scheme type × an algorithm type (Rtn, Gptq, Awq, carrying its parameters).
 template <QuantSchemeLike Scheme, Algorithm Alg>
 RowSpec row_of(std::string key, const Alg& algorithm, std::string label = "") {
-  RowSpec r{std::move(key), std::move(label), Alg::method, spec_of<Scheme>(), {}, {}, {}, {}};
+  RowSpec r{std::move(key), std::move(label), Alg::method, spec_of<Scheme>(), {}, {}, {}, {}, {}};
   if constexpr (std::is_same_v<Alg, Gptq>) r.gptq = algorithm.params;
   if constexpr (std::is_same_v<Alg, Awq>) r.awq = algorithm.params;
   if (r.label.empty()) r.label = fmt::format("{} ({})", method_name(Alg::method), config_name(r.spec));
@@ -60,7 +61,19 @@ RowSpec row_of(std::string key, const Alg& algorithm, std::string label = "") {
 
 /// The unquantized baseline row: the model as stored.
 inline RowSpec baseline_row(std::string key, std::string label) {
-  return {std::move(key), std::move(label), std::nullopt, {}, {}, {}, {}, {}};
+  return {std::move(key), std::move(label), std::nullopt, {}, {}, {}, {}, {}, {}};
+}
+
+/// A mixed-precision row: an algorithm type with a scheme per linear, chosen from `candidates` under `budget_bits`
+/// bits per weight (pipeline/mixed.hpp).
+///   ptq::mixed_row("gptq_mix3.6", ptq::Gptq{}, {3.6, {ptq::spec_of<ptq::W3G128Asym>(), ptq::spec_of<ptq::W4G128Sym>()}});
+template <Algorithm Alg>
+RowSpec mixed_row(std::string key, const Alg& algorithm, MixedParams mixed, std::string label = "") {
+  RowSpec r{std::move(key), std::move(label), Alg::method, {}, {}, {}, {}, {}, std::move(mixed)};
+  if constexpr (std::is_same_v<Alg, Gptq>) r.gptq = algorithm.params;
+  if constexpr (std::is_same_v<Alg, Awq>) r.awq = algorithm.params;
+  if (r.label.empty()) r.label = fmt::format("{} ({})", method_name(Alg::method), mixed_name(*r.mixed));
+  return r;
 }
 
 /// Where and how much to evaluate (the command line of every row binary).
@@ -287,7 +300,11 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
 
   try {  // refused at once, before a long quantization
     parse_model_kernels(o.kernels);
-    if (parse_device(o.device) == Device::kCuda && row.method) require_instantiated(row.spec, "--device cuda");
+    if (parse_device(o.device) == Device::kCuda && row.method) {
+      check(!row.mixed, "", "--device", "a mixed-precision row runs on the CPU (the GPU model and quantizers are "
+            "instantiated for one scheme)");
+      require_instantiated(row.spec, "--device cuda");
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "ptq: error: {}\n", e.what());
     return 2;
@@ -298,9 +315,16 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
   const std::size_t threads = static_cast<std::size_t>(omp_get_max_threads());
   nlohmann::ordered_json rec{{"schema", kRecordSchema}, {"row", row.key}, {"label", row.label},
                              {"method", row.method ? method_name(*row.method) : "fp16"},
-                             {"scheme", row.method ? config_name(row.spec) : "bf16"}, {"status", "running"}};
-  if (row.method) {
+                             {"scheme", !row.method ? "bf16" : row.mixed ? mixed_name(*row.mixed) : config_name(row.spec)},
+                             {"status", "running"}};
+  if (row.mixed) {
+    std::vector<std::string> candidates;
+    for (const QuantSpec& c : row.mixed->candidates) candidates.push_back(config_name(c));
+    rec["scheme_detail"] = {{"budget_bits", row.mixed->budget_bits}, {"candidates", candidates}};
+  } else if (row.method) {
     rec["scheme_detail"] = {{"bits", row.spec.bits}, {"group_size", row.spec.group_size}, {"sym", row.spec.sym()}};
+  }
+  if (row.method) {
     if (!row.combination.empty()) rec["combination"] = row.combination;
     rec["params"] = *row.method == Method::kGptq ? fmt::format("{}", row.gptq)
                     : *row.method == Method::kAwq ? fmt::format("{}", row.awq) : "";
@@ -320,6 +344,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
       QuantizeOptions q;
       q.method = *row.method;
       q.spec = row.spec;
+      q.mixed = row.mixed;
       q.gptq = row.gptq;
       q.awq = row.awq;
       q.progress = o.progress;
@@ -327,7 +352,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
       eval_dir = results / "models" / row.key;
       q.resume_dir = eval_dir.string() + ".partial";
       std::vector<std::vector<std::int32_t>> calib;
-      if (q.method != Method::kRtn) {
+      if (q.method != Method::kRtn || q.mixed) {
         const CalibrationParams cp = detail::row_calibration(row, o);
         const fs::path file = !o.calib_ids.empty() ? fs::path(o.calib_ids)
                               : !o.calib.empty()   ? fs::path(o.calib)
@@ -345,7 +370,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
       }
       const QuantizeReport rep = quantize_model(model, q, calib);
       fs::remove_all(eval_dir);
-      save_quantized(model, q.spec, eval_dir, {{"method", std::string(method_name(q.method))}, {"row", row.key}});
+      save_quantized(model, eval_dir, {{"method", std::string(method_name(q.method))}, {"row", row.key}});
       partial.push_back(q.resume_dir);  // kept until the record is written: a crash in evaluation resumes every layer
       if (!o.keep_checkpoint) partial.push_back(eval_dir);
       rec["quantization"] = {{"seconds", rep.seconds},           {"resumed_layers", rep.resumed_layers},
@@ -353,6 +378,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
                              {"peak_rss_bytes", peak_rss_bytes()}, {"linear_bytes_before", rep.bytes_before},
                              {"linear_bytes_after", rep.bytes_after},
                              {"checkpoint", o.keep_checkpoint ? nlohmann::ordered_json(eval_dir.string()) : nullptr}};
+      if (rep.mixed) rec["quantization"]["mixed"] = mixed_json(*rep.mixed);
     }
     const fs::path eval_out = results / (row.key + ".eval.json");
     const auto ev = detail::evaluate_in_child(eval_dir, argc, argv, eval_out);

@@ -46,14 +46,19 @@ inline std::string parse_model_kernels(std::string_view name) {
   return std::string(name.empty() ? kModelKernelNames[0] : name);
 }
 
-/// The scheme of a model's packed linears (they share one), or none for a dense model.
+/// The scheme of a model's packed linears, or none for a dense model. The GPU model is instantiated for one scheme:
+/// a mixed-precision model (a scheme per linear) is refused by name.
 inline const QuantSpec* packed_spec(const Qwen2Model& model) {
-  for (const Qwen2Layer& l : model.weights().layers) {
-    const QuantSpec* spec = nullptr;
-    for_each_linear(l, [&](const char*, const Linear& lin) { if (lin.packed && !spec) spec = &lin.packed->spec; });
-    if (spec) return spec;
-  }
-  return nullptr;
+  const QuantSpec* spec = nullptr;
+  for (std::size_t li = 0; li < model.weights().layers.size(); ++li)
+    for_each_linear(model.weights().layers[li], [&](const char* name, const Linear& lin) {
+      if (!lin.packed) return;
+      if (!spec) spec = &lin.packed->spec;
+      check(lin.packed->spec == *spec, model.dir().string(), fmt::format("model.layers.{}.{}", li, name),
+            "{} where other linears are {}: a mixed-precision model runs on the CPU (the GPU model is instantiated "
+            "for one scheme)", config_name(lin.packed->spec), config_name(*spec));
+    });
+  return spec;
 }
 
 /// A loaded model's copy on the GPU, as a ScoringModel: its config from the host model (which must outlive it),

@@ -226,4 +226,18 @@ class Qwen2Model {
   fs::path dir_;
 };
 
+/// Stored bits of the decoder layers' linear weights over their weight count: packed codes, scales, zero points and
+/// g_idx for a quantized model (e.g. 4.25 for W4 g128 with fp16 scales and packed zeros), the stored dtype's width
+/// (16) for a dense one. The embeddings and lm_head are not counted (they stay as stored); model_weight_bytes is
+/// the whole model's.
+inline double linear_bits_per_weight(const Qwen2Model& m) {
+  double bits = 0, weights = 0;
+  for (const auto& l : m.weights().layers)
+    for_each_linear(l, [&](const char*, const Linear& lin) {
+      bits += 8.0 * static_cast<double>(lin.packed ? lin.packed->nbytes() : lin.weight.nbytes());
+      weights += static_cast<double>(lin.out_features()) * static_cast<double>(lin.in_features());
+    });
+  return weights > 0 ? bits / weights : 0;
+}
+
 }  // namespace ptq

@@ -25,11 +25,11 @@ inline QuantizedTensors quantized_tensors(const Qwen2Weights& w) {
 
 /// Writes `model` (loaded from a checkpoint, linears packed) to `out`, which must not exist yet, in `format`;
 /// `info` records how it was made (method, calibration, ...).
-inline void save_quantized(const Qwen2Model& model, const QuantSpec& spec, const fs::path& out,
+inline void save_quantized(const Qwen2Model& model, const fs::path& out,
                            const nlohmann::ordered_json& info, CheckpointFormat format = CheckpointFormat::kNative,
                            std::uint64_t max_shard_bytes = 5'000'000'000) {
   check(model.store() != nullptr, out.string(), "", "only a model loaded from a checkpoint can be saved");
-  write_quantized(model.dir(), *model.store(), quantized_tensors(model.weights()), spec, out, info, format,
+  write_quantized(model.dir(), *model.store(), quantized_tensors(model.weights()), out, info, format,
                   max_shard_bytes);
 }
 

@@ -108,8 +108,9 @@ inline std::vector<float> bind_vector(const TensorStore& store, const std::strin
 inline Linear bind_linear(const TensorStore& store, const std::string& prefix, std::int64_t out, std::int64_t in,
                           bool bias, const std::optional<QuantizedCheckpoint>& quantized) {
   Linear l;
-  if (quantized && store.find(prefix + ".qweight")) {
-    l.packed = std::make_shared<const PackedWeight>(bind_packed(store, prefix, out, in, *quantized));
+  const std::optional<QuantSpec> spec = quantized ? quantized->spec_for(prefix) : std::nullopt;
+  if (spec && store.find(prefix + ".qweight")) {  // a "-:" dynamic entry: the module is stored unquantized
+    l.packed = std::make_shared<const PackedWeight>(bind_packed(store, prefix, out, in, quantized->with_spec(*spec)));
   } else {
     l.weight = bind_tensor(store, prefix + ".weight", {out, in});
   }

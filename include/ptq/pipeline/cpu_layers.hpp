@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ptq/core/parallel.hpp"
+#include "ptq/kernels/ref/blas.hpp"
 #include "ptq/model/qwen2.hpp"
 #include "ptq/pipeline/layerwise.hpp"
 #include "ptq/quant/awq.hpp"
@@ -39,7 +40,7 @@ class CpuLayers {
   void rtn(std::size_t li, int slot, std::array<LinearResult, 7>& results) {
     Linear& lin = *linears(layer(li))[static_cast<std::size_t>(slot)];
     const DenseWeight w = dense_weight(lin);
-    PackedWeight p = quantize_rtn(w.w, w.n, w.k, r_.spec, method_grid(Method::kRtn));
+    PackedWeight p = quantize_rtn(w.w, w.n, w.k, r_.spec_for(li, slot), method_grid(Method::kRtn));
     std::vector<float> deq(w.w.size());
     p.dequantize_rows(0, p.n, deq.data());
     double loss = 0;
@@ -49,37 +50,59 @@ class CpuLayers {
   }
 
   void gptq(std::size_t li, const LinearGroup& group, std::array<LinearResult, 7>& results) {
-    Qwen2Layer& l = layer(li);
-    const std::int64_t h = model_.config().hidden_size;
+    const auto lins = linears(layer(li));
     const std::string prefix = layer_prefix(li);
-    const auto lins = linears(l);
     const std::span<const int> members = group.members();
-    Hessian hess(lins[members.front()]->in_features());
-    std::size_t sample = 0;
-    const LayerObserver observe = [&, which = group.input](LinearInput at, const float* x, std::int64_t m) {
-      if (at != which) return;
-      check_activations({x, static_cast<std::size_t>(m * hess.k())}, prefix + kLinearNames[members.front()], sample);
-      hess.add(x, m);
-    };
-    // Samples in order (the Hessian sums them in a fixed order); the layer's own products use the threads.
-    for (; sample < xs_.size(); ++sample) {
-      Buffer<float> y(xs_[sample].size());
-      std::copy(xs_[sample].data(), xs_[sample].data() + y.size(), y.data());
-      model_.forward_layer(l, y.data(), rows_of(y, h), &observe);
-    }
-    const std::vector<float> hm = hess.matrix();
+    const std::vector<float> hm = std::move(hessians(li, std::array{group.input}).front());
     // One linear per task, single-threaded BLAS/LAPACK inside: deterministic for any thread count.
     std::vector<GptqResult> found(members.size());
     parallel_tasks(static_cast<std::int64_t>(members.size()), [&](std::int64_t i) {
       const auto slot = static_cast<std::size_t>(members[i]);
       DenseWeight w = dense_weight(*lins[slot]);
-      found[i] = gptq_quantize(std::move(w.w), w.n, w.k, hm, r_.spec, r_.gptq, prefix + kLinearNames[slot]);
+      found[i] = gptq_quantize(std::move(w.w), w.n, w.k, hm, r_.spec_for(li, members[i]), r_.gptq,
+                               prefix + kLinearNames[slot]);
     });
     for (std::size_t i = 0; i < members.size(); ++i) {
       const auto slot = static_cast<std::size_t>(members[i]);
       lins[slot]->packed = std::make_shared<const PackedWeight>(std::move(found[i].weight));
       results[slot] = {found[i].loss, found[i].damp_used};
     }
+  }
+
+  /// Mixed precision's sensitivity of layer li (pipeline/mixed.hpp): for each linear and each of `candidates`, the
+  /// output error E = ½ tr(ΔW H ΔWᵀ) = ‖ΔW X‖² / tokens (ΔW = W - Q, H = 2 XᵀX / tokens from the streams through
+  /// the layer as it stands) of the request's method quantizing that linear alone: GPTQ's solve, or round-to-nearest
+  /// on the method's grid (AWQ's scale search is not run: it depends on the scheme of the whole group).
+  /// Returns (7 slots, candidates) in slot-major order, each E and the packed bytes; the layer is not changed.
+  struct Measured {
+    double loss = 0;
+    std::size_t bytes = 0;
+  };
+  [[nodiscard]] std::vector<Measured> sensitivity(std::size_t li, std::span<const QuantSpec> candidates) {
+    const auto lins = linears(layer(li));
+    const std::string prefix = layer_prefix(li);
+    constexpr std::array inputs{LinearInput::kAttention, LinearInput::kAttentionOutput, LinearInput::kMlp,
+                                LinearInput::kMlpDown};
+    const std::vector<std::vector<float>> hs = hessians(li, inputs);
+    const auto nc = static_cast<std::int64_t>(candidates.size());
+    std::vector<Measured> out(static_cast<std::size_t>(7 * nc));
+    parallel_tasks(7 * nc, [&](std::int64_t t) {
+      const auto slot = static_cast<std::size_t>(t / nc);
+      const QuantSpec& spec = candidates[static_cast<std::size_t>(t % nc)];
+      const std::vector<float>& h = hs[static_cast<std::size_t>(linear_input(static_cast<int>(slot)))];
+      const DenseWeight w = dense_weight(*lins[slot]);
+      const PackedWeight q = r_.method == Method::kGptq
+                                 ? gptq_quantize(w.w, w.n, w.k, h, spec, r_.gptq, prefix + kLinearNames[slot]).weight
+                                 : quantize_rtn(w.w, w.n, w.k, spec, method_grid(r_.method));
+      std::vector<float> d(w.w.size()), dh(w.w.size());
+      q.dequantize_rows(0, q.n, d.data());
+      for (std::size_t j = 0; j < d.size(); ++j) d[j] = w.w[j] - d[j];
+      ref::gemm_nn(w.n, w.k, w.k, 1.0f, d.data(), w.k, h.data(), w.k, 0.0f, dh.data(), w.k);  // ΔW H
+      double e = 0;
+      for (std::size_t j = 0; j < d.size(); ++j) e += static_cast<double>(d[j]) * dh[j];
+      out[static_cast<std::size_t>(t)] = {e / 2, q.nbytes()};
+    });
+    return out;
   }
 
   /// The inputs of the four linear groups from the full-precision layer (per sample, float32), its outputs, and
@@ -121,8 +144,12 @@ class CpuLayers {
     const auto in = static_cast<std::size_t>(g.input);
     std::vector<DenseWeight*> members;
     for (const int m : g.members()) members.push_back(&awq_.w[static_cast<std::size_t>(m)]);
+    const QuantSpec& spec = r_.spec_for(li, g.members().front());
+    for (const int m : g.members())  // mixed precision allocates AWQ's schemes per group (pipeline/mixed.hpp)
+      check(r_.spec_for(li, m) == spec, "", layer_prefix(li) + kLinearNames[static_cast<std::size_t>(m)], "awq",
+            "the linears of a group AWQ scales together must share a scheme");
     const AwqScaleResult found =
-        awq_search_scale(members, awq_x_mean(awq_.in[in], awq_.width[in]), r_.spec, r_.awq, awq_module(g.input),
+        awq_search_scale(members, awq_x_mean(awq_.in[in], awq_.width[in]), spec, r_.awq, awq_module(g.input),
                          layer_prefix(li) + kLinearNames[static_cast<std::size_t>(g.members().front())]);
     const std::vector<float>& s = found.scales;
     if (g.producer < 0) {
@@ -150,9 +177,9 @@ class CpuLayers {
     const auto at = static_cast<std::size_t>(linear_input(slot));
     DenseWeight& w = awq_.w[i];
     if (r_.awq.clip && slot >= 2)
-      awq_clip(w, awq_sample_tokens(awq_.in[at], awq_.width[at], r_.awq.clip_tokens), r_.spec, r_.awq);
-    linears(layer(li))[i]->packed =
-        std::make_shared<const PackedWeight>(quantize_rtn(w.w, w.n, w.k, r_.spec, method_grid(Method::kAwq)));
+      awq_clip(w, awq_sample_tokens(awq_.in[at], awq_.width[at], r_.awq.clip_tokens), r_.spec_for(li, slot), r_.awq);
+    linears(layer(li))[i]->packed = std::make_shared<const PackedWeight>(
+        quantize_rtn(w.w, w.n, w.k, r_.spec_for(li, slot), method_grid(Method::kAwq)));
   }
 
   [[nodiscard]] LayerState layer_state(std::size_t li) const {
@@ -242,6 +269,39 @@ class CpuLayers {
       std::copy(x.data(), x.data() + x.size(), y.data());
       out.push_back(std::move(y));
     }
+    return out;
+  }
+
+  /// The first linear (kLinearNames index) reading `at` (kLinearGroups is in LinearInput order).
+  static std::size_t first_of(LinearInput at) {
+    return static_cast<std::size_t>(kLinearGroups[static_cast<std::size_t>(at)].members().front());
+  }
+
+  /// The Hessians H = 2 XᵀX / tokens of the inputs `which` of layer li (each (K, K)), from the streams through the
+  /// layer as it stands: samples in order (the Hessian sums them in a fixed order), the layer's products threaded.
+  template <std::size_t N>
+  [[nodiscard]] std::vector<std::vector<float>> hessians(std::size_t li, const std::array<LinearInput, N>& which) {
+    Qwen2Layer& l = layer(li);
+    const std::int64_t h = model_.config().hidden_size;
+    const std::string prefix = layer_prefix(li);
+    const auto lins = linears(l);
+    std::vector<Hessian> hess;
+    for (const LinearInput at : which) hess.emplace_back(lins[first_of(at)]->in_features());
+    std::size_t sample = 0;
+    const LayerObserver observe = [&](LinearInput at, const float* x, std::int64_t m) {
+      for (std::size_t i = 0; i < N; ++i) {
+        if (at != which[i]) continue;
+        check_activations({x, static_cast<std::size_t>(m * hess[i].k())}, prefix + kLinearNames[first_of(at)], sample);
+        hess[i].add(x, m);
+      }
+    };
+    for (; sample < xs_.size(); ++sample) {
+      Buffer<float> y(xs_[sample].size());
+      std::copy(xs_[sample].data(), xs_[sample].data() + y.size(), y.data());
+      model_.forward_layer(l, y.data(), rows_of(y, h), &observe);
+    }
+    std::vector<std::vector<float>> out;
+    for (const Hessian& x : hess) out.push_back(x.matrix());
     return out;
   }
 

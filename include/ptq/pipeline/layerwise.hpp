@@ -34,13 +34,20 @@ inline std::string_view method_name(Method m) { return kMethodNames[static_cast<
 /// The quantizer grid a method uses (scheme/grid.hpp).
 inline Grid method_grid(Method m) { return m == Method::kAwq ? Grid::kAwq : Grid::kGptq; }
 
-/// What one whole-model run asks: the method, the scheme, their parameters, and what the next layer is fed.
+/// What one whole-model run asks: the method, the scheme (one for every linear, or one per linear: mixed
+/// precision, pipeline/mixed.hpp), their parameters, and what the next layer is fed.
 struct LayerwiseRequest {
   Method method = Method::kRtn;
-  QuantSpec spec;
+  QuantSpec spec;              // every linear's scheme, where linear_specs is empty
   GptqParams gptq;
   AwqParams awq;
   bool feed_quantized = true;  // the next layer sees the quantized layer's outputs (false: the full-precision ones)
+  std::vector<std::array<QuantSpec, 7>> linear_specs;  // mixed precision: per layer, per kLinearNames slot
+
+  [[nodiscard]] bool mixed() const { return !linear_specs.empty(); }
+  [[nodiscard]] const QuantSpec& spec_for(std::size_t layer, int slot) const {
+    return mixed() ? linear_specs.at(layer)[static_cast<std::size_t>(slot)] : spec;
+  }
 };
 
 /// One linear's outcome: GPTQ its loss and the damping used; AWQ its group's scale search loss and chosen ratio

@@ -22,6 +22,7 @@
 #include "ptq/model/device.hpp"
 #include "ptq/model/image_of.hpp"
 #include "ptq/pipeline/cpu_layers.hpp"
+#include "ptq/pipeline/mixed.hpp"
 
 #include <array>
 #include <chrono>
@@ -67,7 +68,8 @@ inline CalibrationParams default_calibration(Method m) {
 
 struct QuantizeOptions {
   Method method = Method::kRtn;
-  QuantSpec spec;
+  QuantSpec spec;                      // every linear's scheme, unless `mixed` chooses one per linear
+  std::optional<MixedParams> mixed;    // mixed precision under a bit budget (pipeline/mixed.hpp; CPU only)
   GptqParams gptq;
   AwqParams awq;
   std::optional<bool> feed_quantized;  // next layer sees the quantized outputs; unset: GPTQ yes, AWQ no
@@ -92,6 +94,7 @@ struct QuantizeReport {
   std::size_t bytes_after = 0;   // packed bytes after
   int resumed_layers = 0;        // layers taken from an interrupted run's checkpoints
   std::vector<LayerReport> layers;
+  std::optional<MixedPlan> mixed;  // mixed precision: the measured sensitivity's allocation
 };
 
 /// `nsamples` windows of `seqlen` tokens from `ids`: random (start positions uniform, seeded; the text must hold at
@@ -169,8 +172,8 @@ class LayerCheckpoints {
     });
   }
 
-  /// Layer `li` as saved, checked against the shapes of `layer` (the model's) and the run's scheme.
-  [[nodiscard]] LayerState load(std::size_t li, const Qwen2Layer& layer, const QuantSpec& spec) const {
+  /// Layer `li` as saved, checked against the shapes of `layer` (the model's) and the run's schemes.
+  [[nodiscard]] LayerState load(std::size_t li, const Qwen2Layer& layer, const LayerwiseRequest& r) const {
     const std::string prefix = fmt::format("model.layers.{}.", li);
     const TensorStore store = TensorStore::open(layer_dir(li));
     LayerState s;
@@ -182,7 +185,8 @@ class LayerCheckpoints {
     for (std::size_t i = 0; i < lins.size(); ++i) {
       const std::string name = prefix + kLinearNames[i];
       const Linear& l = *lins[i];
-      s.linears[i] = packed_arrays(bind_packed(store, name, l.out_features(), l.in_features(), QuantizedCheckpoint{spec}));
+      const QuantizedCheckpoint layout{r.spec_for(li, static_cast<int>(i)), CheckpointFormat::kNative, 0, {}};
+      s.linears[i] = packed_arrays(bind_packed(store, name, l.out_features(), l.in_features(), layout));
       if (!l.bias.empty()) s.bias[i] = bind_vector(store, name + ".bias", static_cast<std::int64_t>(l.bias.size()));
     }
     const SafetensorsFile file(layer_dir(li) / "model.safetensors");
@@ -206,13 +210,16 @@ class LayerCheckpoints {
 };
 
 /// What must match for a run to resume from another's layers.
-inline std::string run_fingerprint(const Qwen2Model& model, const QuantizeOptions& opt,
+inline std::string run_fingerprint(const Qwen2Model& model, const QuantizeOptions& opt, const LayerwiseRequest& r,
                                    const std::vector<std::vector<std::int32_t>>& calibration) {
   Sha256 ids;
   for (const auto& s : calibration) ids.update(s.data(), s.size() * sizeof(s[0]));
+  std::string schemes = config_name(r.spec);  // or every linear's, in order
+  for (const auto& layer : r.linear_specs)
+    for (const QuantSpec& s : layer) schemes += " " + config_name(s);
   nlohmann::ordered_json j{{"model", fs::absolute(model.dir()).lexically_normal().string()},
                            {"method", method_name(opt.method)},
-                           {"scheme", config_name(opt.spec)},
+                           {"scheme", r.mixed() ? sha256_hex(schemes) : config_name(r.spec)},
                            {"gptq", fmt::format("{}", opt.gptq)},
                            {"awq", fmt::format("{}", opt.awq)},
                            {"feed_quantized", opt.feeds_quantized()},
@@ -226,16 +233,16 @@ inline std::string run_fingerprint(const Qwen2Model& model, const QuantizeOption
 /// restores a resumed layer there itself), reported, counted.
 class HostLedger final : public LayerLedger {
  public:
-  HostLedger(Qwen2Model& model, const QuantizeOptions& opt, const std::vector<std::vector<std::int32_t>>& calibration,
-             QuantizeReport& report, bool install)
-      : model_(model), spec_(opt.spec), report_(report), install_(install),
+  HostLedger(Qwen2Model& model, const QuantizeOptions& opt, const LayerwiseRequest& request,
+             const std::vector<std::vector<std::int32_t>>& calibration, QuantizeReport& report, bool install)
+      : model_(model), request_(request), report_(report), install_(install),
         progress_(fmt::format("quantize ({})", method_name(opt.method)),
                   static_cast<double>(model.weights().layers.size()), "layers", opt.progress) {
-    if (!opt.resume_dir.empty()) checkpoints_.emplace(opt.resume_dir, run_fingerprint(model, opt, calibration));
+    if (!opt.resume_dir.empty()) checkpoints_.emplace(opt.resume_dir, run_fingerprint(model, opt, request, calibration));
   }
   [[nodiscard]] bool has(std::size_t li) const override { return checkpoints_ && checkpoints_->has(li); }
   [[nodiscard]] LayerState load(std::size_t li) const override {
-    return checkpoints_->load(li, model_.weights().layers.at(li), spec_);
+    return checkpoints_->load(li, model_.weights().layers.at(li), request_);
   }
   void done(std::size_t li, const LayerState& s, bool resumed) override {
     if (checkpoints_ && !resumed) checkpoints_->save(li, s);
@@ -254,7 +261,7 @@ class HostLedger final : public LayerLedger {
 
  private:
   Qwen2Model& model_;
-  QuantSpec spec_;
+  const LayerwiseRequest& request_;
   QuantizeReport& report_;
   bool install_;
   Progress progress_;
@@ -268,27 +275,39 @@ class HostLedger final : public LayerLedger {
 inline QuantizeReport quantize_model(Qwen2Model& model, const QuantizeOptions& opt,
                                      const std::vector<std::vector<std::int32_t>>& calibration = {}) {
   validate(opt.spec, "quantize");
-  const bool calibrated = opt.method != Method::kRtn;
-  check(!calibrated || !calibration.empty(), "", "calibration", "{} needs calibration samples", method_name(opt.method));
-  const LayerwiseRequest request{opt.method, opt.spec, opt.gptq, opt.awq, opt.feeds_quantized()};
+  const bool calibrated = opt.method != Method::kRtn || opt.mixed;
+  check(!calibrated || !calibration.empty(), "", "calibration", "{} needs calibration samples",
+        opt.mixed ? "mixed precision (its sensitivity)" : method_name(opt.method));
+  if (calibrated && opt.device == Device::kCpu) {
+    // The calibration activations held per layer (float32): stream + kept outputs [+ AWQ's inputs].
+    std::size_t tokens = 0;
+    for (const auto& c : calibration) tokens += c.size();
+    const Qwen2Config& c = model.config();
+    const std::size_t per_token = opt.method == Method::kAwq
+                                      ? 2 * c.hidden_size + 2 * c.hidden_size + c.q_dim() + c.intermediate_size
+                                      : 2 * static_cast<std::size_t>(c.hidden_size);
+    check_memory(tokens * per_token * sizeof(float), "calibration",
+                 fmt::format("{} x {} tokens", calibration.size(), calibration.front().size()));
+  }
+  LayerwiseRequest request{opt.method, opt.spec, opt.gptq, opt.awq, opt.feeds_quantized(), {}};
   const auto t0 = std::chrono::steady_clock::now();
   QuantizeReport report;
-  detail::HostLedger ledger(model, opt, calibration, report, opt.device == Device::kCuda);
+  if (opt.mixed) {
+    check(opt.device == Device::kCpu, "", "--mixed", "mixed precision is quantized on the CPU (the GPU backend is "
+          "instantiated for one scheme per model)");
+    check(!opt.mixed->candidates.empty(), "", "--candidates", "mixed precision needs candidate schemes");
+    for (const QuantSpec& c : opt.mixed->candidates) validate(c, "--candidates");
+    CpuLayers cpu(model, request);
+    report.mixed = plan_mixed(measure_sensitivity(cpu, opt.mixed->candidates, calibration, opt.progress), opt.method,
+                              opt.mixed->budget_bits);
+    request.linear_specs = report.mixed->linear_specs;
+  }
+  detail::HostLedger ledger(model, opt, request, calibration, report, opt.device == Device::kCuda);
   if (opt.device == Device::kCuda) {
     const DeviceRun run = cuda_quantize_layers(image_of(model), request, calibration, ledger);
     report.device = run.device;
     report.peak_device_bytes = run.peak_bytes;
   } else {
-    if (calibrated) {  // the calibration activations held per layer (float32): stream + kept outputs [+ AWQ's inputs]
-      std::size_t tokens = 0;
-      for (const auto& c : calibration) tokens += c.size();
-      const Qwen2Config& c = model.config();
-      const std::size_t per_token = opt.method == Method::kAwq
-                                        ? 2 * c.hidden_size + 2 * c.hidden_size + c.q_dim() + c.intermediate_size
-                                        : 2 * static_cast<std::size_t>(c.hidden_size);
-      check_memory(tokens * per_token * sizeof(float), "calibration",
-                   fmt::format("{} x {} tokens", calibration.size(), calibration.front().size()));
-    }
     CpuLayers cpu(model, request);
     quantize_layers(cpu, request, calibration, ledger);
   }

@@ -1,6 +1,7 @@
 /// @file A compiled PCRE2 pattern (UTF, Unicode properties, JIT) that splits text the way the
 /// Hugging Face `Split` pre-tokenizer with behavior "Isolated" does: every match is a piece, and so is
-/// every stretch of text between matches.
+/// every stretch of text between matches; it also matches names as Python's re.match does (a checkpoint's
+/// per-module "dynamic" rules).
 #pragma once
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -17,8 +18,8 @@ namespace ptq {
 
 class Regex {
  public:
-  /// Compiles `pattern` (Oniguruma/PCRE syntax as written in tokenizer.json); `source` names it in errors.
-  Regex(const std::string& pattern, const std::string& source) {
+  /// Compiles `pattern` (Oniguruma/PCRE syntax as written in tokenizer.json); `source` and `field` name it in errors.
+  Regex(const std::string& pattern, const std::string& source, const std::string& field = "pre_tokenizer.pattern") {
     int err = 0;
     PCRE2_SIZE offset = 0;
     code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -26,10 +27,20 @@ class Regex {
     if (!code_) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      throw Error(source, "pre_tokenizer.pattern",
+      throw Error(source, field,
                   fmt::format("regex does not compile at offset {}: {}", offset, reinterpret_cast<char*>(msg)));
     }
     jit_ = pcre2_jit_compile(code_.get(), PCRE2_JIT_COMPLETE) == 0;
+  }
+
+  /// Whether the pattern matches at the start of `text` (Python's re.match: anchored there, not at the end).
+  [[nodiscard]] bool matches_at_start(std::string_view text) const {
+    const std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
+        pcre2_match_data_create_from_pattern(code_.get(), nullptr), &pcre2_match_data_free);
+    const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,
+                               PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md.get(), nullptr);
+    check(rc >= 0 || rc == PCRE2_ERROR_NOMATCH, "", "regex", "match failed with PCRE2 code {}", rc);
+    return rc >= 0;
   }
 
   /// Every match replaced by `replacement`, where $1.. name groups (Python re.sub with \\1..).

@@ -12,6 +12,9 @@ namespace ptq::cuda {
 inline DeviceRun quantize_layers(const ModelImage& img, const LayerwiseRequest& r,
                                  const std::vector<std::vector<std::int32_t>>& calibration, LayerLedger& ledger) {
   require_device();
+  if (r.mixed())  // GpuLayers<T, Scheme> is one scheme's instantiation
+    throw std::runtime_error("mixed precision (a scheme per linear) is quantized on the CPU; the GPU backend runs one "
+                             "scheme per model");
   DeviceRun out;
   cudaDeviceProp prop{};
   throw_if_failed(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
