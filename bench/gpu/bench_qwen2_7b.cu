@@ -48,7 +48,7 @@ class ProgressLedger final : public ptq::LayerLedger {
 template <class Scheme>
 int run(const SyntheticModel& syn, int nsamples, int seqlen, bool awq) {
   const auto t0 = std::chrono::steady_clock::now();
-  const ptq::LayerwiseRequest request{awq ? ptq::Method::kAwq : ptq::Method::kGptq, ptq::spec_of<Scheme>(), {}, {}, !awq};
+  const ptq::LayerwiseRequest request{awq ? ptq::Method::kAwq : ptq::Method::kGptq, ptq::spec_of<Scheme>(), {}, {}, !awq, {}};
   ptq::cuda::GpuLayers<__nv_bfloat16, Scheme> layers(syn.image, request);
   auto& model = layers.model();
   const std::size_t dense_bytes = model.weight_bytes();

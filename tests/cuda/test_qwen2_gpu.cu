@@ -117,12 +117,12 @@ int main(int argc, char** argv) {
   };
   {
     const ModelCase cpu = make_model_case(dir, 300, CpuMethod::kGptq, 4, 128, true, 1);
-    const ptq::LayerwiseRequest gptq{ptq::Method::kGptq, ptq::spec_of<ptq::W4G128Sym>(), {}, {}, true};
+    const ptq::LayerwiseRequest gptq{ptq::Method::kGptq, ptq::spec_of<ptq::W4G128Sym>(), {}, {}, true, {}};
     failures += check_method.template operator()<ptq::W4G128Sym>("GPTQ", cpu, gptq);
   }
   {
     const ModelCase cpu = make_model_case(dir, 300, CpuMethod::kAwq, 4, 128, false, 1);
-    const ptq::LayerwiseRequest awq{ptq::Method::kAwq, ptq::spec_of<ptq::W4G128Asym>(), {}, {}, false};
+    const ptq::LayerwiseRequest awq{ptq::Method::kAwq, ptq::spec_of<ptq::W4G128Asym>(), {}, {}, false, {}};
     failures += check_method.template operator()<ptq::W4G128Asym>("AWQ", cpu, awq);
   }
   std::printf("%d failure(s)\n", failures);

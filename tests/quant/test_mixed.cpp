@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+using ptq::test::data_dir;
 using ptq::test::shared_dir;
 
 namespace {
@@ -140,6 +141,31 @@ TEST_CASE("per-module schemes are written as GPTQModel's dynamic entries and rea
   auto awq = nlohmann::ordered_json{{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}, {"version", "gemm"}};
   awq["dynamic"] = {{"+:x", {{"bits", 4}}}};
   PTQ_REQUIRE_ERROR(write(awq), "config.json", "AWQ GEMM checkpoints hold one scheme");
+}
+
+TEST_CASE("a mixed GPTQ export's dynamic config resolves per module as GPTQModel's own parser resolves it",
+          "[mixed][dynamic][golden]") {
+  // tools/golden/make_interop_golden.py --parts mixed: ptq's mixed export of qwen2-micro, read by GPTQModel 7.7.0's
+  // QuantizeConfig.from_quant_config / dynamic_get (and its dequantization checked identical there).
+  const auto golden = nlohmann::ordered_json::parse(ptq::read_text_file(data_dir() / "interop/mixed_dynamic.json"));
+  const auto& qc = golden["quantization_config"];
+  ptq::test::TempDir tmp;
+  ptq::write_file_atomic(tmp / "config.json",
+                         [&](std::ostream& o) { o << nlohmann::ordered_json{{"quantization_config", qc}}.dump(); });
+  const auto read = ptq::load_quantization(tmp.path());
+  REQUIRE(read.has_value());
+  REQUIRE(golden["modules"].size() == 42);
+  std::map<std::string, ptq::QuantSpec> specs;
+  for (const auto& [name, m] : golden["modules"].items()) {
+    const int group = m["group_size"].get<int>();
+    const ptq::QuantSpec theirs{m["bits"].get<int>(), group == -1 ? ptq::kPerChannel : group,
+                                m["sym"].get<bool>() ? kSym : kAsym};
+    INFO(name);
+    CHECK(read->spec_for(name) == theirs);
+    specs[name] = theirs;
+  }
+  // ptq's writer gives these schemes the very entries GPTQModel read.
+  CHECK(ptq::quantization_config(specs, ptq::CheckpointFormat::kGptq, false, {})["dynamic"] == qc["dynamic"]);
 }
 
 TEST_CASE("mixed GPTQ at 3.6 bits on the outlier model: under budget, below W3 and the W3-W4 line; round trip",
