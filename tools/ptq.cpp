@@ -339,7 +339,8 @@ int run_generic_row(int argc, char** argv, const RowArgs& a) {
                  "\"{}\" is not an instantiated scheme (instantiated: {})", a.scheme, ptq::instantiated_scheme_names());
     }
     const std::string scheme = mixed ? ptq::mixed_name(*mixed) : a.scheme;
-    row = {a.key.empty() ? fmt::format("{}_{}", a.method, scheme) : a.key, "", method, spec, {}, {}, {}, {}, mixed};
+    const std::string key = mixed ? fmt::format("{}_mix{}", a.method, mixed->budget_bits) : fmt::format("{}_{}", a.method, scheme);
+    row = {a.key.empty() ? key : a.key, "", method, spec, {}, {}, {}, {}, mixed};
     row.gptq.act_order = a.act_order;
     row.label = fmt::format("{} ({}{})", a.method, scheme, a.act_order ? ", act-order" : "");
   }
@@ -505,6 +506,10 @@ int main(int argc, char** argv) {
   sweep->add_option("--schemes", sa.schemes, fmt::format("Comma-separated, among: {}", ptq::instantiated_scheme_names()))
       ->capture_default_str();
   sweep->add_option("--act-order", sa.s.act_order, "GPTQ's act-order: off | on | both")->capture_default_str();
+  sweep->add_option("--budgets", sa.s.budgets, "Mixed precision: a row per method and budget (bits per weight), comma-separated")
+      ->delimiter(',');
+  sweep->add_option("--candidates", sa.s.candidates, "Mixed precision's schemes, comma-separated")
+      ->delimiter(',')->capture_default_str();
   sweep->add_option("--seeds", sa.s.seeds, "Calibration seeds per calibrated combination (mean and spread)")
       ->capture_default_str();
   sweep->add_flag("--no-fp16", sa.no_fp16, "No unquantized baseline row");

@@ -121,6 +121,25 @@ TEST_CASE("a sweep's rows: keys, seeds, act-order, refusals with the list, the m
                       "gptq_w4g128s_actorder --results /results --act-order --discard-checkpoint --calib-seed 1 "
                       "--model /m\n") != std::string::npos);
   CHECK(ptq::shell_quote("a b'c") == "'a b'\\''c'");
+  // Mixed precision: a row per method and budget, choosing among the candidates (a mixed RTN row calibrates too).
+  o.act_order = "off";
+  o.seeds = 1;
+  o.schemes = {"w4g128s"};
+  o.budgets = {3.6};
+  o.candidates = {"w3g128a", "w4g128s"};
+  keys.clear();
+  for (const auto& p : ptq::sweep_points(o)) keys.push_back(p.key + " " + p.scheme);
+  CHECK(keys == std::vector<std::string>{"fp16 bf16", "rtn_w4g128s w4g128s", "rtn_mix3.6 mix3.6[w3g128a+w4g128s]",
+                                         "gptq_w4g128s w4g128s", "gptq_mix3.6 mix3.6[w3g128a+w4g128s]"});
+  CHECK(ptq::sweep_manifest("/bin/ptq", o).find(
+            "/bin/ptq row --method rtn --budget-bits 3.6 --candidates w3g128a,w4g128s --key rtn_mix3.6 --combination "
+            "rtn_mix3.6 --results /results --discard-checkpoint --calib-seed 0 --model /m\n") != std::string::npos);
+  o.candidates = {"w3g128a", "w9g128s"};
+  PTQ_REQUIRE_ERROR(ptq::sweep_points(o), "--candidates", "\"w9g128s\" is not an instantiated scheme");
+  o.candidates = {"w3g128a", "w4g128s"};
+  o.budgets = {-1};
+  PTQ_REQUIRE_ERROR(ptq::sweep_points(o), "--budgets", "not a positive");
+  o.budgets = {};
   o.schemes = {"w5g128s"};
   PTQ_REQUIRE_ERROR(ptq::sweep_points(o), "--schemes", "not an instantiated scheme (instantiated: w4g128s");
   o.schemes = {"w4g128s"};

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ptq {
@@ -21,6 +22,8 @@ namespace ptq {
 struct SweepOptions {
   std::vector<std::string> methods{"rtn", "gptq", "awq"};
   std::vector<std::string> schemes{"w4g128s", "w4g128a", "w3g128a"};  // config_name names, instantiated ones
+  std::vector<double> budgets;      // mixed precision: a row per method and budget (bits per weight) ...
+  std::vector<std::string> candidates{"w3g128a", "w4g128s", "w8g128s"};  // ... choosing among these
   std::string act_order = "off";    // GPTQ's act-order: off | on | both
   int seeds = 1;                    // calibration seeds 0..seeds-1 per calibrated combination (RTN: one)
   bool fp16 = true;                 // the unquantized baseline row too
@@ -36,6 +39,7 @@ struct SweepPoint {
   std::string method, scheme;
   bool act_order = false;
   int seed = 0;
+  double budget = 0;        // mixed precision's bits per weight (0: `scheme` for every linear)
 };
 
 /// The sweep's rows, in order (fp16 first); refuses an unknown method, an un-instantiated scheme (with the list) or
@@ -44,25 +48,32 @@ inline std::vector<SweepPoint> sweep_points(const SweepOptions& o) {
   check(o.act_order == "off" || o.act_order == "on" || o.act_order == "both", "", "--act-order",
         "\"{}\" is not off, on or both", o.act_order);
   check(o.seeds >= 1, "", "--seeds", "{} is not a positive number of seeds", o.seeds);
-  check(!o.methods.empty() && !o.schemes.empty(), "", "sweep", "no method or no scheme");
+  check(!o.methods.empty() && (!o.schemes.empty() || !o.budgets.empty()), "", "sweep", "no method or no scheme");
   std::vector<SweepPoint> out;
-  if (o.fp16) out.push_back({"fp16", "fp16", "fp16", "bf16", false, 0});
+  if (o.fp16) out.push_back({"fp16", "fp16", "fp16", "bf16", false, 0, 0});
+  // (scheme's name, its key part, budget): the uniform schemes, then the mixed budgets.
+  std::vector<std::tuple<std::string, std::string, double>> schemes;
   for (const std::string& s : o.schemes) {
     QuantSpec spec;
     check(instantiated_spec(s, spec), "", "--schemes", "\"{}\" is not an instantiated scheme (instantiated: {})", s,
           instantiated_scheme_names());
+    schemes.emplace_back(s, s, 0);
+  }
+  for (const double b : o.budgets) {
+    check(b > 0, "", "--budgets", "{} is not a positive number of bits per weight", b);
+    schemes.emplace_back(mixed_name({b, parse_candidates(o.candidates)}), fmt::format("mix{}", b), b);
   }
   for (const std::string& m : o.methods) {
     const Method method = parse_method(m);
-    for (const std::string& s : o.schemes) {
+    for (const auto& [scheme, part, budget] : schemes) {
       std::vector<bool> orders{false};
       if (method == Method::kGptq && o.act_order != "off") orders = o.act_order == "on" ? std::vector{true} : std::vector{false, true};
       for (const bool ao : orders) {
-        const std::string combination = fmt::format("{}_{}{}", m, s, ao ? "_actorder" : "");
-        const int seeds = method == Method::kRtn ? 1 : o.seeds;
+        const std::string combination = fmt::format("{}_{}{}", m, part, ao ? "_actorder" : "");
+        const int seeds = method == Method::kRtn && budget == 0 ? 1 : o.seeds;  // a mixed RTN row calibrates
         for (int seed = 0; seed < seeds; ++seed)
-          out.push_back({seeds > 1 ? fmt::format("{}_seed{}", combination, seed) : combination, combination, m, s, ao,
-                         seed});
+          out.push_back({seeds > 1 ? fmt::format("{}_seed{}", combination, seed) : combination, combination, m, scheme,
+                         ao, seed, budget});
       }
     }
   }
@@ -73,11 +84,18 @@ inline std::vector<SweepPoint> sweep_points(const SweepOptions& o) {
 /// same file system is mounted).
 inline std::vector<std::string> sweep_command(const fs::path& program, const SweepPoint& p, const SweepOptions& o) {
   std::vector<std::string> args{program.string(), "row", "--method", p.method};
-  if (p.method != "fp16") args.insert(args.end(), {"--scheme", p.scheme});
+  if (p.budget > 0) {
+    std::string candidates;
+    for (const std::string& c : o.candidates) candidates += (candidates.empty() ? "" : ",") + c;
+    args.insert(args.end(), {"--budget-bits", fmt::format("{}", p.budget), "--candidates", candidates});
+  } else if (p.method != "fp16") {
+    args.insert(args.end(), {"--scheme", p.scheme});
+  }
   args.insert(args.end(), {"--key", p.key, "--combination", p.combination, "--results", o.out.string()});
   if (p.act_order) args.emplace_back("--act-order");
   if (!o.keep_checkpoints) args.emplace_back("--discard-checkpoint");
-  if (p.method != "fp16" && p.method != "rtn") args.insert(args.end(), {"--calib-seed", std::to_string(p.seed)});
+  if (p.method != "fp16" && (p.method != "rtn" || p.budget > 0))
+    args.insert(args.end(), {"--calib-seed", std::to_string(p.seed)});
   args.insert(args.end(), o.row_args.begin(), o.row_args.end());
   return args;
 }
