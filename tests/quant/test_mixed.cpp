@@ -89,6 +89,8 @@ TEST_CASE("the allocation on a known case: the budget goes where it saves the mo
 }
 
 TEST_CASE("candidates are instantiated schemes, named once", "[mixed][errors]") {
+  CHECK(fmt::format("{}", ptq::MixedParams{3.6, ptq::parse_candidates({"w3g128a", "w4g128s"})}) ==
+        "{budget_bits: 3.6, candidates: [{bits: 3, group_size: 128, symmetry: asym}, {bits: 4, group_size: 128, symmetry: sym}]}");
   CHECK(ptq::parse_candidates({"w3g128a", "w4g128s"}) ==
         std::vector<ptq::QuantSpec>{{3, 128, kAsym}, {4, 128, kSym}});
   PTQ_REQUIRE_ERROR(ptq::parse_candidates({"w3g128a", "w5g128s"}), "--candidates", "\"w5g128s\" is not an instantiated",

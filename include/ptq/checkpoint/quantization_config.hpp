@@ -138,7 +138,8 @@ inline nlohmann::ordered_json dynamic_config(const std::map<std::string, QuantSp
 /// The scheme most modules of `specs` have (ties: the first in name order): a mixed checkpoint's base scheme.
 inline QuantSpec most_common_spec(const std::map<std::string, QuantSpec>& specs) {
   std::vector<std::pair<QuantSpec, std::size_t>> counts;
-  for (const auto& [module, spec] : specs) {
+  for (const auto& entry : specs) {
+    const QuantSpec& spec = entry.second;  // (a structured binding cannot be captured by clang 15's lambdas)
     auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == spec; });
     if (it == counts.end()) counts.emplace_back(spec, 1);
     else ++it->second;

@@ -30,7 +30,11 @@ namespace detail {
 template <class V> std::string field_to_string(const V& v) {
   if constexpr (std::is_same_v<V, std::string>) return fmt::format("\"{}\"", v);
   else if constexpr (requires { v.has_value(); }) return v ? field_to_string(*v) : std::string("null");
-  else return fmt::format("{}", v);
+  else if constexpr (requires { v.begin(); v.end(); }) {  // a list: each element as a field (not quoted as fmt's
+    std::string out = "[";                                // ranges quote elements that format as strings)
+    for (const auto& x : v) out += (out.size() > 1 ? ", " : "") + field_to_string(x);
+    return out + "]";
+  } else return fmt::format("{}", v);
 }
 }  // namespace detail
 

@@ -37,6 +37,7 @@ struct MixedParams {
   std::vector<QuantSpec> candidates;  // the schemes a linear may take (config_name names)
   static constexpr std::array<std::string_view, 2> field_names{"budget_bits", "candidates"};
 };
+static_assert(NamedAggregate<MixedParams>, "field_names out of step with MixedParams' fields");
 
 /// The candidates named by config_name names (instantiated schemes only, as a sweep's: scheme/instantiated.hpp).
 inline std::vector<QuantSpec> parse_candidates(const std::vector<std::string>& names) {
