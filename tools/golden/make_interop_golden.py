@@ -30,6 +30,7 @@ logbar, device-smi, threadpoolctl, defuser, pillow, torchao).
 """
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -232,16 +233,18 @@ def check_exports(ptq, shared):
 def check_mixed(ptq, shared, out_dir):
     from gptqmodel.quantization import QuantizeConfig
     from gptqmodel.utils.model import convert_gptq_v1_to_v2_format_module
-    model = shared / "models/qwen2-micro"
-    calib = shared / "data/wikitext-2-raw-v1/validation.jsonl"
+    # Paths relative to the repository (run from there): the golden records the config, whose meta names them.
+    root = pathlib.Path(__file__).resolve().parents[2]
+    model = pathlib.Path(os.path.relpath(shared / "models/qwen2-micro", root))
+    calib = pathlib.Path(os.path.relpath(shared / "data/wikitext-2-raw-v1/validation.jsonl", root))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         native, exported = tmp / "mixed", tmp / "mixed-gptq"
         subprocess.run([ptq, "quantize", "--model", str(model), "--method", "gptq", "--mixed", "--budget-bits", "3.6",
                         "--candidates", "w3g128a,w4g128s,w8g128s", "--nsamples", "16", "--seqlen", "256", "--calib",
-                        str(calib), "--out", str(native), "--json"], check=True, capture_output=True)
+                        str(calib), "--out", str(native), "--json"], check=True, capture_output=True, cwd=root)
         subprocess.run([ptq, "export", "--model", str(native), "--format", "gptq", "--out", str(exported)], check=True,
-                       capture_output=True)
+                       capture_output=True, cwd=root)
         qc = json.loads((exported / "config.json").read_text())["quantization_config"]
         cfg = QuantizeConfig.from_quant_config(qc)
         nt, et = load_file(str(native / "model.safetensors")), load_file(str(exported / "model.safetensors"))
