@@ -66,7 +66,8 @@ inline std::vector<DynamicRule> dynamic_rules(const nlohmann::ordered_json& d, c
 ///   "dynamic": {"+:model\\.layers\\.0\\.mlp\\.down_proj$": {"bits": 8, "group_size": 128, "sym": true}, "-:regex": {}}
 inline std::optional<QuantizedCheckpoint> load_quantization(const fs::path& dir) {
   const fs::path file = dir / "config.json";
-  const auto j = nlohmann::json::parse(read_text_file(file), nullptr, false);
+  const std::string text = read_text_file(file);
+  const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("quantization_config")) return std::nullopt;
   const auto& q = j["quantization_config"];
   const std::string f = file.string();
@@ -113,7 +114,7 @@ inline std::optional<QuantizedCheckpoint> load_quantization(const fs::path& dir)
     check(c.format != CheckpointFormat::kAwq, f, "quantization_config.dynamic",
           "AWQ GEMM checkpoints hold one scheme; per-module schemes are read from ptq and GPTQ checkpoints");
     c.dynamic = detail::dynamic_rules(
-        nlohmann::ordered_json::parse(read_text_file(file))["quantization_config"]["dynamic"], c.spec, f);
+        nlohmann::ordered_json::parse(text)["quantization_config"]["dynamic"], c.spec, f);
   }
   return c;
 }

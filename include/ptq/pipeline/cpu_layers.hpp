@@ -84,13 +84,15 @@ class CpuLayers {
     constexpr std::array inputs{LinearInput::kAttention, LinearInput::kAttentionOutput, LinearInput::kMlp,
                                 LinearInput::kMlpDown};
     const std::vector<std::vector<float>> hs = hessians(li, inputs);
+    std::array<DenseWeight, 7> ws;  // float32 once per linear, shared by its candidates
+    parallel_tasks(7, [&](std::int64_t slot) { ws[static_cast<std::size_t>(slot)] = dense_weight(*lins[slot]); });
     const auto nc = static_cast<std::int64_t>(candidates.size());
     std::vector<Measured> out(static_cast<std::size_t>(7 * nc));
     parallel_tasks(7 * nc, [&](std::int64_t t) {
       const auto slot = static_cast<std::size_t>(t / nc);
       const QuantSpec& spec = candidates[static_cast<std::size_t>(t % nc)];
       const std::vector<float>& h = hs[static_cast<std::size_t>(linear_input(static_cast<int>(slot)))];
-      const DenseWeight w = dense_weight(*lins[slot]);
+      const DenseWeight& w = ws[slot];
       const PackedWeight q = r_.method == Method::kGptq
                                  ? gptq_quantize(w.w, w.n, w.k, h, spec, r_.gptq, prefix + kLinearNames[slot]).weight
                                  : quantize_rtn(w.w, w.n, w.k, spec, method_grid(r_.method));
