@@ -27,6 +27,10 @@ if(NOT OpenBLAS_FOUND)
                       "(or run tools/setup.sh).")
 endif()
 
+# oneDNN: the bf16 matrix product on CPUs with AVX-512 BF16 / AMX (kernels/ref/onednn.hpp). Its package config
+# looks for OpenCL (Debian builds it with the OpenCL GPU runtime; libdnnl-dev depends on the headers and loader).
+ptq_require(dnnl libdnnl-dev CONFIG)
+
 # Tokenizer: PCRE2 (pre-tokenizer regex, JIT) and utf8proc (NFC), through pkg-config.
 find_package(PkgConfig QUIET)
 if(NOT PkgConfig_FOUND)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ptq/io/safetensors.hpp"
+#include "ptq/kernels/ref/matmul_path.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -24,6 +25,18 @@ inline int test_level() {
   const char* env = std::getenv("PTQ_TEST_LEVEL");
   return env ? std::atoi(env) : 1;
 }
+
+/// Runs the linears' products on `path` while alive (CTest pins PTQ_MATMUL=f32 for every test: tests/CMakeLists.txt).
+class ScopedMatmulPath {
+ public:
+  explicit ScopedMatmulPath(ref::MatmulPath path) : saved_(ref::matmul_path()) { ref::set_matmul_path(path); }
+  ~ScopedMatmulPath() { ref::set_matmul_path(saved_); }
+  ScopedMatmulPath(const ScopedMatmulPath&) = delete;
+  ScopedMatmulPath& operator=(const ScopedMatmulPath&) = delete;
+
+ private:
+  ref::MatmulPath saved_;
+};
 
 /// A fresh folder under the system temporary folder, removed when the object dies.
 class TempDir {

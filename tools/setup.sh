@@ -9,6 +9,7 @@ packages=(
   catch2                # Catch2 v2: tests
   nlohmann-json3-dev    # JSON: config.json, safetensors headers, tokenizer.json
   libopenblas-openmp-dev  # BLAS + LAPACK (OpenMP build: no thread pool fight with our OpenMP loops)
+  libdnnl-dev           # oneDNN: the bf16 matrix product on CPUs with AVX-512 BF16 / AMX
   libcli11-dev          # command-line parsing
   libpcre2-dev libutf8proc-dev  # tokenizer: pre-tokenizer regex, NFC normalization
   zlib1g-dev chromium   # tests: the HTML leaderboard rendered in headless Chromium, its screenshot decoded

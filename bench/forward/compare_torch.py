@@ -3,10 +3,12 @@
 
 Both score one window of T random tokens: forward pass, then log p(next token) for every position
 (ptq: fused over vocabulary panels; torch: logits -> log_softmax -> gather, as perplexity scripts do).
-torch runs the model in float32 (ptq's arithmetic) and in bfloat16 (the checkpoints' storage dtype).
-Medians of --reps runs after one warm-up; the ratio column is ptq tokens/s over torch tokens/s.
+torch runs the model in float32 and in bfloat16 (the checkpoints' storage dtype); ptq runs its linears on the
+product path(s) given (--ptq-matmul: auto picks bf16 where the CPU multiplies bf16 natively, f32 elsewhere), and
+each row names the path and what ran it. Medians of --reps runs after one warm-up; the ratio columns are ptq
+tokens/s over torch tokens/s. The CPU's model name and matrix features are printed first.
 
-  python bench/forward/compare_torch.py --bench build/bench/bench_prefill --tokens 512 --reps 5
+  python bench/forward/compare_torch.py --bench build/bench/bench_prefill --tokens 512 --reps 5 [--ptq-matmul f32 bf16]
 Needs (PyPI, bench only): torch, transformers.
 """
 import argparse
@@ -45,14 +47,20 @@ def main():
     ap.add_argument("--synthetic", default="0.5B")
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--ptq-matmul", nargs="+", default=["auto"],
+                    help="ptq's product path(s) for the linears: auto (bf16 where the CPU has native bf16), f32, bf16")
     a = ap.parse_args()
 
     out = subprocess.run([a.bench, "--model", a.model, "--synthetic", a.synthetic, "--tokens", str(a.tokens),
-                          "--reps", str(a.reps)], check=True, capture_output=True, text=True).stdout
+                          "--reps", str(a.reps), "--matmul", *a.ptq_matmul],
+                         check=True, capture_output=True, text=True).stdout
     ours = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
-    rows = []
+    rows, torch_tps = [], {}
     for rec in ours:
+        if rec["model"] in torch_tps:  # another ptq path on the same model: torch ran already
+            rows.append((rec["model"], rec["matmul"], rec["tokens_per_s"], *torch_tps[rec["model"]]))
+            continue
         if rec["model"].startswith("synthetic"):
             cfg = Qwen2Config(**SHAPES[a.synthetic], rope_theta=1e6, attn_implementation="sdpa")
             base = Qwen2ForCausalLM(cfg).eval()
@@ -61,16 +69,18 @@ def main():
         vocab = base.config.vocab_size
         t32 = torch_prefill(base.float(), vocab, a.tokens, a.reps)
         t16 = torch_prefill(base.to(torch.bfloat16), vocab, a.tokens, a.reps)
-        ptq_tps = rec["tokens_per_s"]
-        rows.append((rec["model"], ptq_tps, a.tokens / t32, a.tokens / t16))
+        torch_tps[rec["model"]] = (a.tokens / t32, a.tokens / t16)
+        rows.append((rec["model"], rec["matmul"], rec["tokens_per_s"], *torch_tps[rec["model"]]))
         del base
 
-    print(f"prefill, T={a.tokens}, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-          f"ptq with {ours[0]['threads']} threads, median of {a.reps}")
-    print("| model | ptq tok/s | torch fp32 tok/s | torch bf16 tok/s | ptq / torch fp32 | ptq / torch bf16 |")
-    print("|---|---|---|---|---|---|")
-    for name, p, t32, t16 in rows:
-        print(f"| {name} | {p:.1f} | {t32:.1f} | {t16:.1f} | {p / t32:.2f}x | {p / t16:.2f}x |")
+    print(f"prefill, T={a.tokens}, torch {torch.__version__} with {torch.get_num_threads()} threads "
+          f"(CPU capability {torch.backends.cpu.get_cpu_capability()}), ptq with {ours[0]['threads']} threads, "
+          f"median of {a.reps}")
+    print(f"CPU: {ours[0]['cpu']} [{' '.join(ours[0]['cpu_features'])}]")
+    print("| model | ptq product | ptq tok/s | torch fp32 tok/s | torch bf16 tok/s | ptq / torch fp32 | ptq / torch bf16 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, path, p, t32, t16 in rows:
+        print(f"| {name} | {path} | {p:.1f} | {t32:.1f} | {t16:.1f} | {p / t32:.2f}x | {p / t16:.2f}x |")
 
 
 if __name__ == "__main__":

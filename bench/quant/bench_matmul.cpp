@@ -2,15 +2,19 @@
 /// product and the bf16 panel path in the same run, on Qwen2.5-7B layer shapes.
 ///
 ///   build/bench/bench_matmul [--reps 7]
-/// Prints CSV: shape, M, scheme, median ms, GB/s of weight traffic, speedup over float32 sgemm.
-/// Rows: fp32 sgemm (baseline), bf16 panels, W4 panels (dequantize to float32, then sgemm), W4 gemv
-/// (reads the codes directly; the model uses it up to kGemvMaxRows input rows).
+/// Prints CSV: shape, M, weights, product path, median ms, GB/s of weight traffic, speedup over float32 sgemm; first
+/// a comment line with the CPU's features and what runs each path (kernels/ref/matmul_path.hpp).
+/// Rows: fp32 sgemm on float32 weights (baseline); stored bf16 weights and W4 weights through the linears' panels on
+/// both paths (f32: panels converted to float32, sgemm; bf16: panels as bf16, oneDNN's native product or, on a CPU
+/// without one, its emulation); W4 gemv (reads the codes directly; the model uses it up to kGemvMaxRows input rows).
+#include "ptq/core/cpu.hpp"
 #include "ptq/core/rng.hpp"
 #include "ptq/kernels/ref/linear.hpp"
 #include "ptq/quant/packed.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -42,7 +46,15 @@ int main(int argc, char** argv) {
   int reps = 7;
   app.add_option("--reps", reps)->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  fmt::print("shape,M,weights,median_ms,weight_GB_per_s,speedup_vs_fp32\n");
+  using ptq::ref::MatmulPath;
+  auto info = [](MatmulPath p) {
+    ptq::ref::set_matmul_path(p);
+    return ptq::ref::matmul_path_info();
+  };
+  const ptq::CpuInfo cpu = ptq::cpu_info();
+  fmt::print("# cpu: {} [{}]; f32 path: {}; bf16 path: {}\n", cpu.name, fmt::join(cpu.features, " "),
+             info(MatmulPath::kF32), info(MatmulPath::kBf16));
+  fmt::print("shape,M,weights,path,median_ms,weight_GB_per_s,speedup_vs_fp32\n");
   for (const auto& nk : kShapes) {
     const std::int64_t n = nk[0], k = nk[1];  // named, not bound: the lambdas below capture them (clang 14)
     ptq::Rng rng(1);
@@ -55,17 +67,20 @@ int main(int argc, char** argv) {
     for (const std::int64_t m : kBatch) {
       std::vector<float> x(static_cast<std::size_t>(m * k), 0.5f), y(static_cast<std::size_t>(m * n));
       const double fp32 = median_ms(reps, [&] { ptq::ref::gemm_nt(m, n, k, 1.0f, x.data(), k, w.data(), k, 0.0f, y.data(), n); });
-      const double bf16 = median_ms(reps, [&] { ptq::ref::linear(x.data(), m, ref_bf16, {}, y.data()); });
-      const double w4 = median_ms(reps, [&] { ptq::ref::linear(x.data(), m, ptq::PackedRows{packed}, {}, y.data()); });
-      const double gemv = median_ms(reps, [&] { ptq::gemv_w4(packed, x.data(), m, y.data()); });
       const std::string shape = fmt::format("{}x{}", n, k);
-      auto row = [&](const char* name, double ms, double bytes) {
-        fmt::print("{},{},{},{:.3f},{:.2f},{:.2f}\n", shape, m, name, ms, bytes / ms / 1e6, fp32 / ms);
+      auto row = [&](const char* name, std::string_view path, double ms, double bytes) {
+        fmt::print("{},{},{},{},{:.3f},{:.2f},{:.2f}\n", shape, m, name, path, ms, bytes / ms / 1e6, fp32 / ms);
       };
-      row("fp32", fp32, static_cast<double>(w.size()) * 4);
-      row("bf16", bf16, static_cast<double>(w.size()) * 2);
-      row("w4g128s", w4, static_cast<double>(packed.nbytes()));
-      row("w4g128s_gemv", gemv, static_cast<double>(packed.nbytes()));
+      row("fp32", "sgemm", fp32, static_cast<double>(w.size()) * 4);
+      for (const MatmulPath p : {MatmulPath::kF32, MatmulPath::kBf16}) {
+        ptq::ref::set_matmul_path(p);
+        const double bf16 = median_ms(reps, [&] { ptq::ref::linear(x.data(), m, ref_bf16, {}, y.data()); });
+        const double w4 = median_ms(reps, [&] { ptq::ref::linear(x.data(), m, ptq::PackedRows{packed}, {}, y.data()); });
+        row("bf16", ptq::ref::matmul_path_name(p), bf16, static_cast<double>(w.size()) * 2);
+        row("w4g128s", ptq::ref::matmul_path_name(p), w4, static_cast<double>(packed.nbytes()));
+      }
+      const double gemv = median_ms(reps, [&] { ptq::gemv_w4(packed, x.data(), m, y.data()); });
+      row("w4g128s_gemv", "f32", gemv, static_cast<double>(packed.nbytes()));
     }
   }
   return 0;

@@ -253,6 +253,7 @@ TEST_CASE("the example rows' records have every field, in range, and repeat bitw
     CHECK((avg6 > 0 && avg6 < 1));
     CHECK(r["environment"]["date"].get<std::string>().size() == 20);
     CHECK((r["device"] == "cpu" && r["environment"]["device"] == "cpu" && !r["environment"].contains("gpu")));
+    CHECK(r["environment"]["matmul"].get<std::string>().starts_with("f32 (OpenBLAS"));  // CTest pins PTQ_MATMUL=f32
     CHECK(r["wall_seconds"].get<double>() > 0);
     CHECK(r["reproducibility"]["results_sha256"].get<std::string>().size() == 64);
     if (r["row"] != "fp16") {

@@ -89,6 +89,55 @@ TEST_CASE("forward pass is bitwise identical with 1 and 2 threads", "[model][qwe
   for (std::size_t t = 0; t < ids.size(); ++t) REQUIRE(one[t].logprob == two[t].logprob);
 }
 
+TEST_CASE("the bf16 path: logits and log-probabilities near transformers' float32 ones, deterministic",
+          "[model][qwen2][bf16]") {
+  // Every linear's input and weight rounded to bf16 (2^-9 relative), sums in float32 (docs/reliability.md).
+  ptq::test::ScopedMatmulPath bf16(ptq::ref::MatmulPath::kBf16);
+  INFO(ptq::ref::matmul_path_info());
+  for (const std::string name : {"tiny_qwen2_tied", "tiny_qwen2_untied"}) {
+    const auto model = ptq::Qwen2Model::load(data_dir() / name);
+    const auto golden = ptq::test::open_golden(data_dir() / name / "golden.safetensors");
+    for (int i = 0; golden.find(fmt::format("ids_{}", i)); ++i) {
+      const auto ids = ptq::test::tensor_values<std::int32_t>(golden.at(fmt::format("ids_{}", i)));
+      const auto ref = ptq::test::tensor_values<float>(golden.at(fmt::format("logits_{}", i)));
+      const auto out = model.logits(ids);
+      REQUIRE(out.size() == ref.size());
+      double max_diff = 0, max_ref = 0;
+      for (std::size_t j = 0; j < ref.size(); ++j) {
+        max_diff = std::max(max_diff, static_cast<double>(std::fabs(out[j] - ref[j])));
+        max_ref = std::max(max_ref, static_cast<double>(std::fabs(ref[j])));
+      }
+      INFO(name << " sequence " << i << ": max |diff| " << max_diff << ", max |ref| " << max_ref);
+      CHECK(max_diff <= 0.05 * max_ref);  // measured up to 0.023 x (random weights, hidden size 64)
+    }
+  }
+  const auto model = ptq::Qwen2Model::load(shared_dir() / "models/qwen2-micro");
+  const auto golden = ptq::test::open_golden(data_dir() / "qwen2_micro_wikitext.safetensors");
+  const auto ids = ptq::test::tensor_values<std::int32_t>(golden.at("ids"));
+  const auto ref = ptq::test::tensor_values<float>(golden.at("logprobs"));
+  std::vector<std::int32_t> targets(ids.begin() + 1, ids.end());
+  targets.push_back(0);
+  const auto scores = model.score(ids, targets);
+  double max_diff = 0, nll = 0, ref_nll = 0;
+  for (std::size_t t = 0; t + 1 < ids.size(); ++t) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(scores[t].logprob - ref[t])));
+    nll -= scores[t].logprob;
+    ref_nll -= ref[t];
+  }
+  INFO("qwen2-micro: max |diff| " << max_diff << ", mean nll " << nll / 1023 << " vs " << ref_nll / 1023);
+  CHECK(max_diff <= 0.15);                                  // measured 0.055
+  CHECK(std::fabs(nll - ref_nll) <= 2e-4 * ref_nll);        // measured 3.8e-5 relative
+  // Deterministic: panels of fixed size, each one thread's product.
+  const std::span<const std::int32_t> head = std::span(ids).first(300);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one = model.score(head, head);
+  omp_set_num_threads(2);
+  const auto two = model.score(head, head);
+  omp_set_num_threads(saved);
+  for (std::size_t t = 0; t < head.size(); ++t) REQUIRE(one[t].logprob == two[t].logprob);
+}
+
 TEST_CASE("stories260K: greedy decoding from BOS reproduces llama2.c's 200 tokens", "[model][llama][stories]") {
   const auto dir = shared_dir() / "models/stories260K";
   const auto model = ptq::load_llama2c(dir / "stories260K.bin");

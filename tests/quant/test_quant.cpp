@@ -466,6 +466,35 @@ TEST_CASE("whole-model W4/W3 on the outlier model: GPTQ and AWQ beat RTN, all ab
   }
 }
 
+TEST_CASE("packed models on the bf16 path: the float32 path's perplexity within bf16's tolerance", "[quant][bf16]") {
+  // The packed products dequantize each panel and round it to bf16 (kernels/ref/linear.hpp), as the dense ones do
+  // with stored weights: quantization's cost in perplexity must not depend on the path.
+  const auto dir = shared_dir() / "models/qwen2-micro";
+  const auto tok = ptq::Tokenizer::load(dir);
+  const auto test_ids = tok.encode(ptq::read_corpus(shared_dir() / "data/wikitext-2-raw-v1/test.jsonl"));
+  const ptq::ScoringOptions quiet{2048, false};
+  auto quantized = ptq::Qwen2Model::load(dir);
+  ptq::QuantizeOptions opt;
+  opt.method = ptq::Method::kRtn;
+  opt.spec = {4, 128, ptq::Symmetry::kSymmetric};
+  opt.progress = false;
+  ptq::quantize_model(quantized, opt, {});
+  const auto dense = ptq::Qwen2Model::load(dir);
+  auto ppl = [&](const ptq::Qwen2Model& m, ptq::ref::MatmulPath path) {
+    ptq::test::ScopedMatmulPath scoped(path);
+    return ptq::perplexity_gptq(m, test_ids, 512, 8, quiet).ppl;
+  };
+  using ptq::ref::MatmulPath;
+  const double f32 = ppl(dense, MatmulPath::kF32), bf16 = ppl(dense, MatmulPath::kBf16);
+  const double q_f32 = ppl(quantized, MatmulPath::kF32), q_bf16 = ppl(quantized, MatmulPath::kBf16);
+  INFO(ptq::ref::onednn::describe() << ": dense " << f32 << " (f32) " << bf16 << " (bf16); RTN W4 " << q_f32
+                                    << " (f32) " << q_bf16 << " (bf16)");
+  CHECK(std::fabs(bf16 - f32) <= 1e-3 * f32);        // measured 1e-5 relative
+  CHECK(std::fabs(q_bf16 - q_f32) <= 1e-3 * q_f32);  // measured 4e-5 relative
+  CHECK(std::fabs((q_bf16 - bf16) - (q_f32 - f32)) <= 0.05 * (q_f32 - f32));  // the same cost: measured 0.8% apart
+  CHECK(q_f32 > f32);
+}
+
 TEST_CASE("an interrupted quantization resumes from its finished layers with identical results", "[quant][resume]") {
   const auto dir = shared_dir() / "models/qwen2-micro-outliers";
   const auto tok = ptq::Tokenizer::load(dir);

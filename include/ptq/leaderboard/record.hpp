@@ -12,10 +12,12 @@
 ///             its 4 categories and its 57 subjects (acc): 71 rows with full MMLU
 #pragma once
 
+#include "ptq/core/cpu.hpp"
 #include "ptq/core/sha256.hpp"
 #include "ptq/eval/harness.hpp"
 #include "ptq/eval/perplexity.hpp"
 #include "ptq/kernels/ref/blas.hpp"
+#include "ptq/kernels/ref/matmul_path.hpp"
 #include "ptq/model/qwen2.hpp"
 
 #include <nlohmann/json.hpp>
@@ -31,8 +33,6 @@
 #ifndef PTQ_VERSION
 #define PTQ_VERSION "unknown"
 #endif
-
-extern "C" char* openblas_get_config();
 
 namespace ptq {
 
@@ -140,27 +140,22 @@ inline std::string utc_now() {
   return buf;
 }
 
-/// Where and with what the row ran.
 /// Where a row ran: ptq's version, the date, the evaluating device (cpu or cuda, and the GPU's name when known), the
-/// CPU, threads, OS, compiler and the BLAS kernel.
+/// CPU, threads, OS, compiler, the BLAS kernel and the linears' product path (f32 or bf16, and what ran it).
 inline nlohmann::ordered_json environment_json(int threads, std::string_view device, const std::string& gpu) {
-  std::string cpu = "unknown";
-  std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
+  const CpuInfo cpu = cpu_info();
   utsname u{};
   uname(&u);
   nlohmann::ordered_json env{{"ptq_version", PTQ_VERSION},
                              {"date", utc_now()},
                              {"device", device},
-                             {"cpu", cpu},
+                             {"cpu", cpu.name},
+                             {"cpu_features", cpu.features},  // those that decide the product path
                              {"threads", threads},
                              {"os", fmt::format("{} {}", u.sysname, u.release)},
                              {"compiler", __VERSION__},
-                             {"blas", openblas_get_config()}};  // names the kernel OpenBLAS chose for this CPU
+                             {"blas", openblas_get_config()},  // names the kernel OpenBLAS chose for this CPU
+                             {"matmul", ref::matmul_path_info()}};
   if (!gpu.empty()) env["gpu"] = gpu;
   if (const std::uint64_t seed = ref::rounding_probe_seed(); seed != 0) env["rounding_probe"] = seed;
   return env;

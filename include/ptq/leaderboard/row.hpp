@@ -152,7 +152,8 @@ inline std::string eval_fingerprint(const fs::path& dir, const RowOptions& o) {
                                  {"data_dir", fs::absolute(o.data_dir).lexically_normal().string()},
                                  {"ppl_seqlen", o.ppl_seqlen}, {"ppl_windows", o.ppl_windows},
                                  {"limit", o.limit}, {"mmlu_fewshot", o.mmlu_fewshot}, {"batch_tokens", o.batch_tokens},
-                                 {"device", o.device}, {"kernels", parse_model_kernels(o.kernels)}};
+                                 {"device", o.device}, {"kernels", parse_model_kernels(o.kernels)},
+                                 {"matmul", ref::matmul_path_name(ref::matmul_path())}};
   return j.dump(2) + "\n";
 }
 
@@ -330,10 +331,10 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
                     : *row.method == Method::kAwq ? fmt::format("{}", row.awq) : "";
   }
   fmt::print("ptq row {} ({})\n  model {}\n  data {}\n  results {}\n  perplexity: WikiText-2 test, GPTQ protocol, seqlen "
-             "{}, {} windows\n  tasks {} (limit {}; MMLU {}-shot)\n  threads {}, evaluation on {}\n",
+             "{}, {} windows\n  tasks {} (limit {}; MMLU {}-shot)\n  threads {}, evaluation on {}\n  CPU products {}\n",
              row.key, row.label, o.model, o.data_dir, (results / (row.key + ".json")).string(), o.ppl_seqlen,
              o.ppl_windows ? std::to_string(o.ppl_windows) : "all", o.tasks, o.limit ? std::to_string(o.limit) : "none",
-             o.mmlu_fewshot, threads, o.device);
+             o.mmlu_fewshot, threads, o.device, ref::matmul_path_info());
   std::vector<fs::path> partial;  // resume state of this row, removed once its record is written
   try {
     const fs::path model_dir = resolve_model_dir(o.model);
@@ -401,9 +402,10 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
                      {"device", o.device}};
   rec["reproducibility"] = {{"deterministic", true},
                             {"note", "fixed calibration seed; fixed reduction orders: the same numbers for any run "
-                                     "and any thread count with the same ptq build and the same BLAS kernel "
-                                     "(environment.blas); another CPU's BLAS kernel rounds float32 sums otherwise, "
-                                     "within the tolerances of docs/reliability.md"},
+                                     "and any thread count with the same ptq build, the same BLAS kernel "
+                                     "(environment.blas) and the same product path (environment.matmul: f32 or "
+                                     "bf16); another CPU's kernels round float32 sums otherwise, and the bf16 path "
+                                     "rounds the linears' operands: within the tolerances of docs/reliability.md"},
                             {"results_sha256", results_digest(rec)}};
   std::string gpu;  // the GPU's name, when the evaluation ran on one
   if (rec.contains("memory") && rec["memory"].contains("device")) gpu = rec["memory"]["device"].value("name", "");

@@ -19,6 +19,7 @@
 #include "ptq/core/rng.hpp"
 #include "ptq/core/sha256.hpp"
 #include "ptq/io/safetensors.hpp"
+#include "ptq/kernels/ref/matmul_path.hpp"
 #include "ptq/model/device.hpp"
 #include "ptq/model/image_of.hpp"
 #include "ptq/pipeline/cpu_layers.hpp"
@@ -224,7 +225,8 @@ inline std::string run_fingerprint(const Qwen2Model& model, const QuantizeOption
                            {"awq", fmt::format("{}", opt.awq)},
                            {"feed_quantized", opt.feeds_quantized()},
                            {"calibration_sha256", ids.hex()},
-                           {"device", opt.device == Device::kCuda ? "cuda" : "cpu"}};
+                           {"device", opt.device == Device::kCuda ? "cuda" : "cpu"},
+                           {"matmul", ref::matmul_path_name(ref::matmul_path())}};  // the calibration's forward passes
   return j.dump(2) + "\n";
 }
 
