@@ -32,6 +32,16 @@ ptq::TaskData task_for(const std::string& key) {
   return ptq::load_task(key, shared_dir() / "data");
 }
 
+/// qwen2-micro on the first `docs` documents of a golden task key.
+ptq::TaskResult evaluate_golden_docs(const std::string& key, std::size_t docs) {
+  ptq::EvalOptions opt;
+  opt.limit = docs;
+  opt.scoring = quiet();
+  ptq::TaskResult r = ptq::evaluate_task(micro(), micro_tok(), task_for(key), opt);
+  REQUIRE(r.docs.size() == docs);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("requests: lm-eval's context/continuation strings and their token ids, 200 docs per task",
@@ -64,13 +74,8 @@ TEST_CASE("tasks: log-likelihoods, predictions and metrics equal lm-eval's on qw
           "[eval][tasks][golden]") {
   for (const auto& [key, expected] : golden()["tasks"].items()) {
     INFO("task " << key);
-    const ptq::TaskData task = task_for(key);
     const auto& gdocs = expected["docs"];
-    ptq::EvalOptions opt;
-    opt.limit = gdocs.size();
-    opt.scoring = quiet();
-    const ptq::TaskResult r = ptq::evaluate_task(micro(), micro_tok(), task, opt);
-    REQUIRE(r.docs.size() == gdocs.size());
+    const ptq::TaskResult r = evaluate_golden_docs(key, gdocs.size());
     // lm-eval takes log_softmax of float32 logits; over 151,936 logits that is off by ~1e-4 nats per token on
     // CPU. The golden file also has each request through transformers with a float64 log-softmax: we match that
     // within 2e-4, and lm-eval's own number within 1e-3 or, where lm-eval itself is further than that from the
@@ -287,13 +292,8 @@ TEST_CASE("tasks on the bf16 path: log-likelihoods near transformers' float64 on
   std::size_t docs = 0, same_acc = 0, norms = 0, same_norm = 0;
   double worst = 0;  // max |ll - float64 reference| / sqrt(tokens)
   for (const auto& [key, expected] : golden()["tasks"].items()) {
-    const ptq::TaskData task = task_for(key);
     const auto& gdocs = expected["docs"];
-    ptq::EvalOptions opt;
-    opt.limit = gdocs.size();
-    opt.scoring = quiet();
-    const ptq::TaskResult r = ptq::evaluate_task(micro(), micro_tok(), task, opt);
-    REQUIRE(r.docs.size() == gdocs.size());
+    const ptq::TaskResult r = evaluate_golden_docs(key, gdocs.size());
     for (std::size_t d = 0; d < gdocs.size(); ++d) {
       const auto& g = gdocs[d];
       const auto f64 = g["loglikelihood_f64"].get<std::vector<double>>();

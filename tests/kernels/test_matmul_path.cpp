@@ -110,6 +110,20 @@ TEST_CASE("oneDNN's product with float32 operands is within float32's summation 
   }
 }
 
+TEST_CASE("oneDNN's product inside ptq's OpenMP regions: each thread's call whole and single-threaded",
+          "[matmul][onednn]") {
+  // The panel loops call oneDNN from every thread of an OpenMP region, where oneDNN's OpenMP build must run the
+  // whole product on the calling thread (not a share of a team that nesting never starts).
+  const std::int64_t m = 64, n = 288, k = 896;
+  const auto a = random_values(static_cast<std::size_t>(m * k), 6), b = random_values(static_cast<std::size_t>(n * k), 7);
+  const Reference r = reference(a, m, b, n, k, false);
+  std::vector<std::vector<float>> c(2, std::vector<float>(static_cast<std::size_t>(m * n)));
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+  for (int t = 0; t < 2; ++t) ptq::ref::onednn::gemm_nt(m, n, k, a.data(), k, b.data(), k, c[t].data(), n);
+  CHECK(worst_ratio(c[0], r) <= 1.0);
+  CHECK(c[0] == c[1]);
+}
+
 TEST_CASE("the bf16 path multiplies bf16-rounded operands with float32 sums; the f32 path does not round",
           "[matmul][bf16]") {
   const std::int64_t n = 300, k = 2048;  // panels of 128 rows at K 2048: two full ones and a tail of 44
