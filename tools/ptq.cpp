@@ -128,6 +128,7 @@ int run_ppl(const PplArgs& a) {
                            {"tokens", r.tokens}, {"windows", r.windows}, {"model", a.model}, {"data", a.data},
                            {"device", a.device}};
   if (device == ptq::Device::kCuda) j["kernels"] = kernels;
+  else j["matmul"] = ptq::ref::matmul_path_name(ptq::ref::matmul_path());
   if (r.word_perplexity) {
     j["word_perplexity"] = *r.word_perplexity;
     j["byte_perplexity"] = *r.byte_perplexity;
@@ -530,6 +531,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*row) return run_generic_row(argc, argv, ra);  // its own exit codes (0, 1 failed row, 2 bad options)
   try {
+    ptq::ref::matmul_path();  // a bad PTQ_MATMUL is refused before any work
     if (*sweep) return run_sweep_command(sa);
     if (*quantize) return run_quantize(qa);
     if (*exporter) return run_export(export_model, export_format, export_out);

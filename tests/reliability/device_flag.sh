@@ -2,7 +2,8 @@
 # --device on the commands: `ptq ppl`, `ptq eval`, `ptq quantize` and a row binary with --device cuda either run on the
 # GPU (a machine with one: ppl and eval must then agree with --device cpu, and GPTQ on the GPU must give the CPU GPTQ's
 # perplexity within 2%, in either kernel configuration) or, without one, exit non-zero at once with one line that
-# says no CUDA device was found; an unknown device or kernel configuration is refused by name, with the list.
+# says no CUDA device was found; an unknown device or kernel configuration is refused by name, with the list, and so is
+# an unknown CPU product path (PTQ_MATMUL).
 #   tests/reliability/device_flag.sh PTQ_BINARY ROW_BINARY SHARED_DIR
 set -uo pipefail
 ptq=$1
@@ -24,6 +25,13 @@ grep -q "'gemv_1x1x1' is not a kernel configuration (compiled: gemv_8x4x2+gemm_6
 "$row" --model "$model" --data-dir "$shared/data" --results "$tmp/rows" --kernels gemv_1x1x1 > /dev/null 2> "$tmp/err"
 [ $? -eq 2 ] || fail "the row did not refuse --kernels gemv_1x1x1 with exit 2"
 grep -q "is not a kernel configuration" "$tmp/err" || fail "row --kernels gemv_1x1x1: $(cat "$tmp/err")"
+
+# The CPU's product path (PTQ_MATMUL, kernels/ref/matmul_path.hpp): a bad value refused at once, the path reported.
+PTQ_MATMUL=fp8 "$ptq" "${ppl[@]}" > /dev/null 2> "$tmp/err" && fail "PTQ_MATMUL=fp8 was accepted"
+grep -q "PTQ_MATMUL: 'fp8' is not a matrix product path (f32, bf16 or auto)" "$tmp/err" || fail "PTQ_MATMUL=fp8: $(cat "$tmp/err")"
+grep -q "ppl (gptq)" "$tmp/err" && fail "PTQ_MATMUL=fp8 was refused only after the work began"
+PTQ_MATMUL=bf16 "$ptq" "${ppl[@]}" > "$tmp/bf16.json" || fail "ppl with PTQ_MATMUL=bf16"
+grep -q '"matmul":"bf16"' "$tmp/bf16.json" || fail "ppl does not report the bf16 path: $(cat "$tmp/bf16.json")"
 
 "$ptq" "${ppl[@]}" --device cuda > "$tmp/gpu.json" 2> "$tmp/err"
 rc=$?

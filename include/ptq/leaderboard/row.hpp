@@ -301,6 +301,7 @@ inline int run_row(int argc, char** argv, const RowSpec& row, const RowOptions& 
 
   try {  // refused at once, before a long quantization
     parse_model_kernels(o.kernels);
+    ref::matmul_path();  // PTQ_MATMUL
     if (parse_device(o.device) == Device::kCuda && row.method) {
       check(!row.mixed, "", "--device", "a mixed-precision row runs on the CPU (the GPU model and quantizers are "
             "instantiated for one scheme)");
